@@ -1,0 +1,880 @@
+/* dispatch-exchange.c — one dispatched request on the wire
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* An exchange drives one request through libsoup in its dispatch context
+ * and guarantees the handler contract: on_request_start first, at most one
+ * on_response_start, data only after it, exactly one terminal callback and
+ * nothing after it.
+ *
+ * Everything here runs in the dispatch context. Other threads only reach
+ * an exchange through its controller, which records the request (pause,
+ * resume, a failure) with atomics and kicks the controller's source; that
+ * source calls exchange_drive() here. The same source carries the
+ * request's timers: its ready time is the earliest armed deadline.
+ *
+ * The body is read by a non-blocking pump: g_pollable_input_stream_
+ * read_nonblocking() into the thread's shared read buffer until
+ * WOULD_BLOCK, then a pollable source. While paused no read is issued and
+ * no source is attached, so nothing leaves the socket buffer.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "dispatch-error.h"
+#include "dispatch-exchange-private.h"
+#include "dispatch-headers-private.h"
+#include "dispatch-request-controller-private.h"
+#include "dispatch-request-private.h"
+#include "dispatch-util-private.h"
+
+/* Reads per pump run before yielding to the main loop, so that one fast
+ * download cannot starve the other sources of its context. */
+#define MAX_READS_PER_RUN 16
+
+typedef enum {
+  PHASE_QUEUED,
+  PHASE_SENDING,
+  PHASE_BODY,
+  PHASE_DONE,
+} Phase;
+
+typedef enum {
+  TIMER_TOTAL,
+  TIMER_CONNECT,
+  TIMER_HEADERS,
+  TIMER_BODY,
+  N_TIMERS
+} Timer;
+
+struct _DispatchExchange
+{
+  int                        ref_count;  /* dispatch context only */
+  Phase                      phase;
+
+  DispatchExchangeConfig     config;
+  DispatchRequest           *request;
+  DispatchHandler           *handler;
+  DispatchRequestController *controller;
+  GCancellable              *cancellable;  /* the controller's */
+  GMainContext              *context;
+  GObject                   *owner;
+  DispatchExchangeDone       done;
+  GError                    *rejection;
+
+  SoupMessage               *msg;
+  GInputStream              *body;
+  GPollableInputStream      *pollable;  /* body, if it can poll */
+  GSource                   *read_source;
+
+  gint64                     deadline[N_TIMERS];  /* monotonic µs, 0 = off */
+  guint                      timeout_ms[N_TIMERS];
+
+  gint64                     max_response_size;   /* -1 = unlimited */
+  gint64                     content_length;      /* -1 = unknown */
+  guint64                    received;
+
+  GList                      link;  /* in the owner's in-flight list */
+
+  guint                      send_pending : 1;
+  guint                      read_pending : 1;  /* fallback async read */
+  guint                      pumping : 1;
+  guint                      yielded : 1;
+};
+
+static const DispatchError timer_errors[N_TIMERS] = {
+  [TIMER_TOTAL] = DISPATCH_ERROR_TIMEOUT,
+  [TIMER_CONNECT] = DISPATCH_ERROR_CONNECT_TIMEOUT,
+  [TIMER_HEADERS] = DISPATCH_ERROR_HEADERS_TIMEOUT,
+  [TIMER_BODY] = DISPATCH_ERROR_BODY_TIMEOUT,
+};
+
+static const char * const timer_names[N_TIMERS] = {
+  [TIMER_TOTAL] = "request timeout",
+  [TIMER_CONNECT] = "connect timeout",
+  [TIMER_HEADERS] = "headers timeout",
+  [TIMER_BODY] = "body timeout",
+};
+
+static void exchange_drive (gpointer data);
+static void exchange_pump  (DispatchExchange *self);
+
+static DispatchExchange *
+exchange_ref (DispatchExchange *self)
+{
+  self->ref_count++;
+  return self;
+}
+
+static void
+exchange_unref (DispatchExchange *self)
+{
+  if (--self->ref_count > 0)
+    return;
+
+  g_assert (self->read_source == NULL);
+  g_assert (self->body == NULL);
+
+  if (self->msg != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->msg, self);
+      g_object_unref (self->msg);
+    }
+  g_clear_error (&self->rejection);
+  g_clear_object (&self->config.session);
+  g_clear_object (&self->config.tls_certificate);
+  g_clear_object (&self->request);
+  g_clear_object (&self->handler);
+  g_clear_object (&self->controller);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_object (&self->owner);
+  g_free (self);
+}
+
+static int
+resolve_timeout (int  request_value,
+                 guint agent_value)
+{
+  return request_value >= 0 ? (guint) request_value : agent_value;
+}
+
+DispatchExchange *
+_dispatch_exchange_new (const DispatchExchangeConfig *config,
+                        DispatchRequest              *request,
+                        DispatchHandler              *handler,
+                        GMainContext                 *context,
+                        DispatchExchangeDone          done,
+                        GObject                      *owner)
+{
+  DispatchExchange *self = g_new0 (DispatchExchange, 1);
+  gint64 max_size;
+
+  self->ref_count = 1;
+  self->phase = PHASE_QUEUED;
+  self->config = *config;
+  g_object_ref (self->config.session);
+  if (self->config.tls_certificate != NULL)
+    g_object_ref (self->config.tls_certificate);
+  self->request = g_object_ref (request);
+  self->handler = g_object_ref (handler);
+  self->context = g_main_context_ref (context);
+  self->owner = g_object_ref (owner);
+  self->done = done;
+  self->link.data = self;
+  self->controller = _dispatch_request_controller_new (context, exchange_drive, self);
+  self->cancellable = dispatch_request_controller_get_cancellable (self->controller);
+
+  self->timeout_ms[TIMER_TOTAL] =
+    resolve_timeout (dispatch_request_get_timeout (request), config->timeout);
+  self->timeout_ms[TIMER_CONNECT] = config->connect_timeout;
+  self->timeout_ms[TIMER_HEADERS] =
+    resolve_timeout (dispatch_request_get_headers_timeout (request), config->headers_timeout);
+  self->timeout_ms[TIMER_BODY] =
+    resolve_timeout (dispatch_request_get_body_timeout (request), config->body_timeout);
+
+  max_size = dispatch_request_get_max_response_size (request);
+  self->max_response_size = max_size == -2 ? config->max_response_size : max_size;
+  self->content_length = -1;
+
+  return self;
+}
+
+DispatchRequestController *
+_dispatch_exchange_get_controller (DispatchExchange *self)
+{
+  return self->controller;
+}
+
+GList *
+_dispatch_exchange_get_link (DispatchExchange *self)
+{
+  return &self->link;
+}
+
+void
+_dispatch_exchange_reject (DispatchExchange *self,
+                           GError           *error)
+{
+  g_assert (self->rejection == NULL);
+  self->rejection = error;
+}
+
+void
+_dispatch_exchange_start (DispatchExchange *self)
+{
+  /* The first run of the controller's source starts the request, from the
+   * main loop of the dispatch context, never inside dispatch(). */
+  _dispatch_request_controller_schedule (self->controller, 0);
+}
+
+/* Timers */
+
+static void
+arm_timer (DispatchExchange *self,
+           Timer             timer)
+{
+  if (self->timeout_ms[timer] == 0)
+    return;
+
+  self->deadline[timer] = g_get_monotonic_time () + (gint64) self->timeout_ms[timer] * 1000;
+}
+
+static void
+reschedule (DispatchExchange *self)
+{
+  gint64 next = -1;
+
+  if (self->phase == PHASE_DONE)
+    return;
+
+  for (guint i = 0; i < N_TIMERS; i++)
+    if (self->deadline[i] != 0 && (next == -1 || self->deadline[i] < next))
+      next = self->deadline[i];
+
+  if (self->yielded)
+    next = 0;
+
+  _dispatch_request_controller_schedule (self->controller, next);
+}
+
+/* Terminal paths */
+
+static void
+close_body (DispatchExchange *self)
+{
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
+
+  if (self->body != NULL)
+    {
+      /* Before EOF this does not drain the body: libsoup marks the
+       * connection unusable and drops it. After EOF it hands the
+       * connection back to the pool. */
+      g_input_stream_close (self->body, NULL, NULL);
+      g_clear_object (&self->body);
+      self->pollable = NULL;
+    }
+}
+
+static void
+finish (DispatchExchange *self,
+        const GError     *error)
+{
+  g_assert (self->phase != PHASE_DONE);
+
+  self->phase = PHASE_DONE;
+  memset (self->deadline, 0, sizeof self->deadline);
+  close_body (self);
+
+  if (self->msg != NULL)
+    g_signal_handlers_disconnect_by_data (self->msg, self);
+
+  if (error != NULL)
+    dispatch_handler_on_response_error (self->handler, self->controller, error);
+  else
+    {
+      g_autoptr(DispatchHeaders) trailers = _dispatch_headers_new_read_only_empty ();
+
+      dispatch_handler_on_response_end (self->handler, self->controller, trailers);
+    }
+
+  _dispatch_request_controller_finish (self->controller, error);
+  self->done (self, self->owner);
+  exchange_unref (self);  /* the in-flight reference */
+}
+
+/* Fails the request. The controller keeps the first failure recorded
+ * (an abort from another thread may have won the race); that one is
+ * delivered. Takes ownership of @error. */
+static void
+fail (DispatchExchange *self,
+      GError           *error)
+{
+  const GError *pending;
+
+  if (self->phase == PHASE_DONE)
+    {
+      g_clear_error (&error);
+      return;
+    }
+
+  if (error != NULL)
+    _dispatch_request_controller_fail (self->controller, error);
+  pending = _dispatch_request_controller_get_pending_error (self->controller);
+  g_assert (pending != NULL);
+
+  finish (self, pending);
+}
+
+static void
+fail_literal (DispatchExchange *self,
+              DispatchError     code,
+              const char       *message)
+{
+  fail (self, g_error_new_literal (DISPATCH_ERROR, code, message));
+}
+
+/* An error from libsoup or GIO: cancellation means we (or the caller)
+ * cancelled, and the controller knows why. */
+static void
+fail_transport (DispatchExchange *self,
+                GError           *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+      _dispatch_request_controller_get_pending_error (self->controller) != NULL)
+    {
+      g_error_free (error);
+      fail (self, NULL);
+      return;
+    }
+
+  fail (self, _dispatch_error_from_transport (error));
+  g_error_free (error);
+}
+
+/* Message signal handlers */
+
+static void
+on_network_event (SoupMessage        *msg,
+                  GSocketClientEvent  event,
+                  GIOStream          *connection,
+                  gpointer            user_data)
+{
+  DispatchExchange *self = user_data;
+
+  switch (event)
+    {
+    case G_SOCKET_CLIENT_RESOLVING:
+    case G_SOCKET_CLIENT_CONNECTING:
+      if (self->deadline[TIMER_CONNECT] == 0)
+        {
+          arm_timer (self, TIMER_CONNECT);
+          reschedule (self);
+        }
+      break;
+
+    case G_SOCKET_CLIENT_TLS_HANDSHAKING:
+      /* libsoup 3.2 has no flow control on HTTP/2: offer only HTTP/1.1
+       * unless the caller allowed h2 (LIBSOUP-3.2-NOTES §2). */
+      if (!self->config.allow_h2 && G_IS_TLS_CONNECTION (connection))
+        {
+          static const char * const alpn[] = { "http/1.1", NULL };
+
+          g_tls_connection_set_advertised_protocols (G_TLS_CONNECTION (connection), alpn);
+        }
+      break;
+
+    case G_SOCKET_CLIENT_COMPLETE:
+      self->deadline[TIMER_CONNECT] = 0;
+      reschedule (self);
+      break;
+
+    default:
+      break;
+    }
+}
+
+static void
+on_wrote_body (SoupMessage *msg,
+               gpointer     user_data)
+{
+  DispatchExchange *self = user_data;
+
+  /* The connection is up and the request is out: from here on only the
+   * headers timer runs (undici starts it after the body is written). */
+  self->deadline[TIMER_CONNECT] = 0;
+  arm_timer (self, TIMER_HEADERS);
+  reschedule (self);
+}
+
+static void
+on_got_informational (SoupMessage *msg,
+                      gpointer     user_data)
+{
+  DispatchExchange *self = user_data;
+  g_autoptr(DispatchHeaders) headers = NULL;
+
+  if (self->phase != PHASE_SENDING ||
+      _dispatch_request_controller_get_pending_error (self->controller) != NULL)
+    return;
+
+  headers = _dispatch_headers_new_from_soup (soup_message_get_response_headers (msg), NULL);
+
+  if (self->deadline[TIMER_HEADERS] != 0)
+    {
+      arm_timer (self, TIMER_HEADERS);
+      reschedule (self);
+    }
+
+  dispatch_handler_on_response_informational (self->handler, self->controller,
+                                              soup_message_get_status (msg), headers);
+}
+
+static void
+on_restarted (SoupMessage *msg,
+              gpointer     user_data)
+{
+  DispatchExchange *self = user_data;
+  GBytes *body = dispatch_request_get_body (self->request);
+
+  /* libsoup drops the request body when it re-sends a request on a fresh
+   * connection (LIBSOUP-3.2-NOTES §6). */
+  if (body != NULL)
+    soup_message_set_request_body_from_bytes (msg, NULL, body);
+  else if (dispatch_request_get_body_stream (self->request) != NULL)
+    fail_literal (self, DISPATCH_ERROR_REQUEST_BODY_NOT_REPLAYABLE,
+                  "body: the request had to be sent again on a new connection, "
+                  "but its body stream was already consumed");
+}
+
+static gboolean
+on_accept_certificate (SoupMessage          *msg,
+                       GTlsCertificate      *certificate,
+                       GTlsCertificateFlags  errors,
+                       gpointer              user_data)
+{
+  g_debug ("accepting an unverified TLS certificate (flags 0x%x): "
+           "reject-unauthorized is FALSE", errors);
+  return TRUE;
+}
+
+static gboolean
+on_request_certificate (SoupMessage          *msg,
+                        GTlsClientConnection *connection,
+                        gpointer              user_data)
+{
+  DispatchExchange *self = user_data;
+
+  soup_message_set_tls_client_certificate (msg, self->config.tls_certificate);
+  return TRUE;
+}
+
+/* Response */
+
+static gboolean
+response_has_body (DispatchExchange *self,
+                   guint             status)
+{
+  return !(_dispatch_request_is_head (self->request) ||
+           status == SOUP_STATUS_NO_CONTENT ||
+           status == SOUP_STATUS_NOT_MODIFIED ||
+           SOUP_STATUS_IS_INFORMATIONAL (status));
+}
+
+static void
+send_cb (GObject      *source_object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  DispatchExchange *self = user_data;
+  g_autoptr(GInputStream) stream = NULL;
+  g_autoptr(DispatchHeaders) headers = NULL;
+  GError *error = NULL;
+  SoupMessageHeaders *response_headers;
+  gsize header_size;
+  guint status;
+
+  stream = soup_session_send_finish (SOUP_SESSION (source_object), result, &error);
+  self->send_pending = FALSE;
+
+  if (self->phase == PHASE_DONE)
+    {
+      /* Failed while sending (abort, timeout): drop the connection. */
+      g_clear_error (&error);
+      if (stream != NULL)
+        g_input_stream_close (stream, NULL, NULL);
+      exchange_unref (self);
+      return;
+    }
+
+  if (error != NULL)
+    {
+      fail_transport (self, error);
+      exchange_unref (self);
+      return;
+    }
+
+  self->deadline[TIMER_CONNECT] = 0;
+  self->deadline[TIMER_HEADERS] = 0;
+  self->body = g_steal_pointer (&stream);
+  if (G_IS_POLLABLE_INPUT_STREAM (self->body) &&
+      g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (self->body)))
+    self->pollable = G_POLLABLE_INPUT_STREAM (self->body);
+
+  status = soup_message_get_status (self->msg);
+  response_headers = soup_message_get_response_headers (self->msg);
+  headers = _dispatch_headers_new_from_soup (response_headers, &header_size);
+
+  if (header_size > self->config.max_header_size)
+    {
+      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_HEADERS_OVERFLOW,
+                               "response header section of %" G_GSIZE_FORMAT " bytes "
+                               "exceeds max-header-size (%u)",
+                               header_size, self->config.max_header_size));
+      exchange_unref (self);
+      return;
+    }
+
+  if (!response_has_body (self, status))
+    self->content_length = 0;
+  else if (soup_message_headers_get_encoding (response_headers) == SOUP_ENCODING_CONTENT_LENGTH)
+    self->content_length = soup_message_headers_get_content_length (response_headers);
+
+  if (self->max_response_size >= 0 && self->content_length > self->max_response_size)
+    {
+      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_RESPONSE_TOO_LARGE,
+                               "response Content-Length %" G_GINT64_FORMAT
+                               " exceeds max-response-size (%" G_GINT64_FORMAT ")",
+                               self->content_length, self->max_response_size));
+      exchange_unref (self);
+      return;
+    }
+
+  self->phase = PHASE_BODY;
+  dispatch_handler_on_response_start (self->handler, self->controller, status, headers,
+                                      soup_message_get_reason_phrase (self->msg));
+
+  exchange_pump (self);
+  reschedule (self);
+  exchange_unref (self);
+}
+
+static gboolean
+read_ready_cb (GObject  *stream,
+               gpointer  user_data)
+{
+  DispatchExchange *self = user_data;
+
+  g_clear_pointer (&self->read_source, g_source_unref);
+  self->deadline[TIMER_BODY] = 0;
+
+  exchange_pump (self);
+  reschedule (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_readable (DispatchExchange *self)
+{
+  g_assert (self->read_source == NULL);
+
+  self->read_source = g_pollable_input_stream_create_source (self->pollable, self->cancellable);
+  g_source_set_static_name (self->read_source, "[dispatch] body");
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (read_ready_cb),
+                         exchange_ref (self), (GDestroyNotify) exchange_unref);
+  g_source_attach (self->read_source, self->context);
+
+  arm_timer (self, TIMER_BODY);
+}
+
+static void
+read_async_cb (GObject      *source_object,
+               GAsyncResult *result,
+               gpointer      user_data);
+
+/* Fallback for streams that cannot poll (not seen with libsoup 3.2, whose
+ * body streams are pollable): one read_bytes_async at a time. */
+static void
+read_async (DispatchExchange *self)
+{
+  self->read_pending = TRUE;
+  g_input_stream_read_bytes_async (self->body, DISPATCH_READ_BUFFER_SIZE, G_PRIORITY_DEFAULT,
+                                   self->cancellable, read_async_cb, exchange_ref (self));
+  arm_timer (self, TIMER_BODY);
+}
+
+static gboolean
+deliver (DispatchExchange *self,
+         GBytes           *chunk)
+{
+  gsize n = g_bytes_get_size (chunk);
+
+  self->received += n;
+
+  if (self->max_response_size >= 0 && self->received > (guint64) self->max_response_size)
+    {
+      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_RESPONSE_TOO_LARGE,
+                               "response body exceeds max-response-size (%" G_GINT64_FORMAT ")",
+                               self->max_response_size));
+      return FALSE;
+    }
+
+  if (self->content_length >= 0 && self->received > (guint64) self->content_length)
+    {
+      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_RESPONSE_LENGTH_MISMATCH,
+                               "response body is longer than its Content-Length (%" G_GINT64_FORMAT ")",
+                               self->content_length));
+      return FALSE;
+    }
+
+  dispatch_handler_on_response_data (self->handler, self->controller, chunk);
+  return self->phase == PHASE_BODY;
+}
+
+static void
+end_of_body (DispatchExchange *self)
+{
+  if (self->content_length >= 0 && self->received != (guint64) self->content_length)
+    {
+      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_RESPONSE_LENGTH_MISMATCH,
+                               "response body ended after %" G_GUINT64_FORMAT " of %"
+                               G_GINT64_FORMAT " bytes announced by Content-Length",
+                               self->received, self->content_length));
+      return;
+    }
+
+  /* Closing at EOF returns the connection to the pool. */
+  close_body (self);
+  finish (self, NULL);
+}
+
+static void
+read_async_cb (GObject      *source_object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  DispatchExchange *self = user_data;
+  g_autoptr(GBytes) chunk = NULL;
+  GError *error = NULL;
+
+  chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source_object), result, &error);
+
+  self->read_pending = FALSE;
+
+  if (self->phase != PHASE_BODY)
+    {
+      g_clear_error (&error);
+      exchange_unref (self);
+      return;
+    }
+
+  self->deadline[TIMER_BODY] = 0;
+
+  if (chunk == NULL)
+    fail_transport (self, error);
+  else if (g_bytes_get_size (chunk) == 0)
+    end_of_body (self);
+  else if (deliver (self, chunk))
+    {
+      exchange_pump (self);
+      reschedule (self);
+    }
+
+  exchange_unref (self);
+}
+
+static void
+exchange_pump (DispatchExchange *self)
+{
+  guint8 *buffer;
+
+  if (self->phase != PHASE_BODY || self->pumping ||
+      self->read_source != NULL || self->read_pending)
+    return;
+
+  self->pumping = TRUE;
+  self->yielded = FALSE;
+  exchange_ref (self);
+
+  if (self->pollable == NULL)
+    {
+      if (!dispatch_request_controller_get_paused (self->controller))
+        read_async (self);
+      goto out;
+    }
+
+  buffer = _dispatch_get_read_buffer ();
+
+  for (guint reads = 0; self->phase == PHASE_BODY; reads++)
+    {
+      g_autoptr(GBytes) chunk = NULL;
+      GError *error = NULL;
+      gssize n;
+
+      if (_dispatch_request_controller_get_pending_error (self->controller) != NULL)
+        {
+          fail (self, NULL);
+          break;
+        }
+
+      /* Paused: issue no read, attach no source. */
+      if (dispatch_request_controller_get_paused (self->controller))
+        break;
+
+      if (reads == MAX_READS_PER_RUN)
+        {
+          self->yielded = TRUE;
+          break;
+        }
+
+      n = g_pollable_input_stream_read_nonblocking (self->pollable, buffer,
+                                                    DISPATCH_READ_BUFFER_SIZE,
+                                                    self->cancellable, &error);
+      if (n > 0)
+        {
+          chunk = g_bytes_new (buffer, n);
+          if (!deliver (self, chunk))
+            break;
+        }
+      else if (n == 0)
+        {
+          end_of_body (self);
+          break;
+        }
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_error_free (error);
+          wait_readable (self);
+          break;
+        }
+      else
+        {
+          fail_transport (self, error);
+          break;
+        }
+    }
+
+out:
+  self->pumping = FALSE;
+  exchange_unref (self);
+}
+
+/* Start */
+
+static void
+push_context (GMainContext *context,
+              gboolean     *pushed)
+{
+  GMainContext *current = g_main_context_get_thread_default ();
+
+  if (current == NULL)
+    current = g_main_context_default ();
+
+  *pushed = current != context;
+  if (*pushed)
+    g_main_context_push_thread_default (context);
+}
+
+static void
+exchange_begin (DispatchExchange *self)
+{
+  GError *error = NULL;
+  SoupMessageFlags flags = SOUP_MESSAGE_NO_REDIRECT;
+  gboolean pushed;
+
+  dispatch_handler_on_request_start (self->handler, self->controller);
+
+  if (self->phase != PHASE_QUEUED)
+    return;
+
+  if (_dispatch_request_controller_get_pending_error (self->controller) != NULL)
+    {
+      fail (self, NULL);
+      return;
+    }
+
+  if (self->rejection != NULL)
+    {
+      fail (self, g_steal_pointer (&self->rejection));
+      return;
+    }
+
+  self->msg = _dispatch_request_build_message (self->request, &error);
+  if (self->msg == NULL)
+    {
+      fail (self, error);
+      return;
+    }
+
+  if (dispatch_request_get_idempotent (self->request))
+    flags |= SOUP_MESSAGE_IDEMPOTENT;
+  soup_message_set_flags (self->msg, flags);
+
+  g_signal_connect (self->msg, "network-event", G_CALLBACK (on_network_event), self);
+  g_signal_connect (self->msg, "wrote-body", G_CALLBACK (on_wrote_body), self);
+  g_signal_connect (self->msg, "got-informational", G_CALLBACK (on_got_informational), self);
+  if (dispatch_request_get_body (self->request) != NULL ||
+      dispatch_request_get_body_stream (self->request) != NULL)
+    g_signal_connect (self->msg, "restarted", G_CALLBACK (on_restarted), self);
+  if (self->config.accept_any_certificate)
+    g_signal_connect (self->msg, "accept-certificate", G_CALLBACK (on_accept_certificate), self);
+  if (self->config.tls_certificate != NULL)
+    g_signal_connect (self->msg, "request-certificate", G_CALLBACK (on_request_certificate), self);
+
+  arm_timer (self, TIMER_TOTAL);
+
+  self->phase = PHASE_SENDING;
+  self->send_pending = TRUE;
+
+  push_context (self->context, &pushed);
+  soup_session_send_async (self->config.session, self->msg, G_PRIORITY_DEFAULT,
+                           self->cancellable, send_cb, exchange_ref (self));
+  if (pushed)
+    g_main_context_pop_thread_default (self->context);
+}
+
+/* The controller's source fired: a kick from any thread (pause, resume,
+ * abort, destroy), the start, a yield, or a timer deadline. */
+static void
+exchange_drive (gpointer data)
+{
+  DispatchExchange *self = data;
+  gint64 now;
+
+  if (self->phase == PHASE_DONE)
+    return;
+
+  exchange_ref (self);
+
+  if (self->phase == PHASE_QUEUED)
+    {
+      exchange_begin (self);
+      goto out;
+    }
+
+  if (_dispatch_request_controller_get_pending_error (self->controller) != NULL)
+    {
+      fail (self, NULL);
+      goto out;
+    }
+
+  now = g_get_monotonic_time ();
+  for (guint i = 0; i < N_TIMERS; i++)
+    {
+      if (self->deadline[i] != 0 && self->deadline[i] <= now)
+        {
+          fail (self, g_error_new (DISPATCH_ERROR, timer_errors[i],
+                                   "%s: no progress within %u ms",
+                                   timer_names[i], self->timeout_ms[i]));
+          goto out;
+        }
+    }
+
+  if (self->phase == PHASE_BODY)
+    {
+      if (dispatch_request_controller_get_paused (self->controller))
+        {
+          /* Nothing may be read while paused, and idle time while paused
+           * is not a body timeout. */
+          if (self->read_source != NULL)
+            {
+              g_source_destroy (self->read_source);
+              g_clear_pointer (&self->read_source, g_source_unref);
+            }
+          self->deadline[TIMER_BODY] = 0;
+        }
+      else
+        exchange_pump (self);
+    }
+
+out:
+  reschedule (self);
+  exchange_unref (self);
+}

@@ -1,0 +1,208 @@
+/* dispatch-util.c — validation, error mapping and shared buffers
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <libsoup/soup.h>
+
+#include "dispatch-util-private.h"
+
+/* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+ * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+static const guint8 token_table[256] = {
+  ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+  ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+  ['`'] = 1, ['|'] = 1, ['~'] = 1,
+  ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+  ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+  ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+  ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+  ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+  ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+  ['Y'] = 1, ['Z'] = 1,
+  ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+  ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+  ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+  ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+  ['y'] = 1, ['z'] = 1,
+};
+
+gboolean
+_dispatch_is_token (const char *str)
+{
+  const guint8 *p = (const guint8 *) str;
+
+  if (str == NULL || *p == '\0')
+    return FALSE;
+
+  for (; *p; p++)
+    if (!token_table[*p])
+      return FALSE;
+
+  return TRUE;
+}
+
+gboolean
+_dispatch_header_value_is_valid (const char *value)
+{
+  if (value == NULL)
+    return FALSE;
+
+  /* NUL cannot occur inside a C string; CR and LF would split the field. */
+  return strpbrk (value, "\r\n") == NULL;
+}
+
+gboolean
+_dispatch_check_header (const char  *name,
+                        const char  *value,
+                        GError     **error)
+{
+  if (!_dispatch_is_token (name))
+    {
+      g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_INVALID_ARGUMENT,
+                   "header: name “%s” is not a valid HTTP token",
+                   name ? name : "(null)");
+      return FALSE;
+    }
+
+  if (value == NULL)
+    {
+      g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_INVALID_ARGUMENT,
+                   "header: value of “%s” is NULL", name);
+      return FALSE;
+    }
+
+  if (!_dispatch_header_value_is_valid (value))
+    {
+      g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_INVALID_ARGUMENT,
+                   "header: value of “%s” contains CR or LF", name);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void
+free_read_buffer (gpointer data)
+{
+  g_free (data);
+}
+
+static GPrivate read_buffer_key = G_PRIVATE_INIT (free_read_buffer);
+
+/* One read buffer per thread. Body reads are synchronous (non-blocking)
+ * within the dispatch context and every chunk is copied into its own GBytes
+ * before the handler sees it, so all requests of a thread share it. */
+guint8 *
+_dispatch_get_read_buffer (void)
+{
+  guint8 *buffer = g_private_get (&read_buffer_key);
+
+  if G_UNLIKELY (buffer == NULL)
+    {
+      buffer = g_malloc (DISPATCH_READ_BUFFER_SIZE);
+      g_private_set (&read_buffer_key, buffer);
+    }
+
+  return buffer;
+}
+
+char *
+_dispatch_describe_error (const GError *error)
+{
+  return g_strdup_printf ("%s (%s %d)",
+                          error->message,
+                          g_quark_to_string (error->domain),
+                          error->code);
+}
+
+/* Map an error from GIO, the resolver, TLS or libsoup to our domain. The
+ * message keeps the original text, domain and code. Cancellation is not
+ * handled here: the exchange knows why it cancelled. */
+GError *
+_dispatch_error_from_transport (const GError *error)
+{
+  g_autofree char *detail = _dispatch_describe_error (error);
+  DispatchError code = DISPATCH_ERROR_SOCKET;
+  const char *what = "connection failed";
+
+  if (error->domain == G_RESOLVER_ERROR)
+    {
+      code = DISPATCH_ERROR_DNS;
+      what = "could not resolve host";
+    }
+  else if (error->domain == G_TLS_ERROR)
+    {
+      code = DISPATCH_ERROR_TLS;
+      what = "TLS failure";
+    }
+  else if (error->domain == SOUP_SESSION_ERROR)
+    {
+      switch (error->code)
+        {
+        case SOUP_SESSION_ERROR_PARSING:
+        case SOUP_SESSION_ERROR_ENCODING:
+          code = DISPATCH_ERROR_PARSE;
+          what = "malformed HTTP response";
+          break;
+
+        default:
+          code = DISPATCH_ERROR_PARSE;
+          what = "HTTP protocol error";
+          break;
+        }
+    }
+  else if (error->domain == G_IO_ERROR)
+    {
+      switch (error->code)
+        {
+        case G_IO_ERROR_PARTIAL_INPUT:
+          /* libsoup 3.2 reports an oversized header section this way; only
+           * the text tells it apart from a truncated response. */
+          if (strstr (error->message, "Header too big") != NULL)
+            {
+              code = DISPATCH_ERROR_HEADERS_OVERFLOW;
+              what = "response header section too large";
+            }
+          else
+            what = "other side closed";
+          break;
+
+        case G_IO_ERROR_CONNECTION_REFUSED:
+          what = "connection refused";
+          break;
+
+        case G_IO_ERROR_BROKEN_PIPE:
+        case G_IO_ERROR_NOT_CONNECTED:
+          what = "connection reset or closed";
+          break;
+
+        case G_IO_ERROR_HOST_NOT_FOUND:
+          code = DISPATCH_ERROR_DNS;
+          what = "could not resolve host";
+          break;
+
+        case G_IO_ERROR_PROXY_FAILED:
+        case G_IO_ERROR_PROXY_AUTH_FAILED:
+        case G_IO_ERROR_PROXY_NEED_AUTH:
+        case G_IO_ERROR_PROXY_NOT_ALLOWED:
+          code = DISPATCH_ERROR_PROXY;
+          what = "proxy failure";
+          break;
+
+        case G_IO_ERROR_TIMED_OUT:
+          code = DISPATCH_ERROR_TIMEOUT;
+          what = "socket timed out";
+          break;
+
+        default:
+          break;
+        }
+    }
+
+  return g_error_new (DISPATCH_ERROR, code, "%s: %s", what, detail);
+}
