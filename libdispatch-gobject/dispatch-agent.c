@@ -176,6 +176,18 @@ make_proxy_resolver (DispatchAgent *self)
   return NULL;
 }
 
+static gboolean
+proxy_uri_has_credentials (const char *proxy_uri)
+{
+  g_autoptr(GUri) uri = NULL;
+
+  if (proxy_uri == NULL)
+    return FALSE;
+
+  uri = g_uri_parse (proxy_uri, G_URI_FLAGS_NONE, NULL);
+  return uri != NULL && g_uri_get_user (uri) != NULL;
+}
+
 static void
 dispatch_agent_constructed (GObject *object)
 {
@@ -228,7 +240,6 @@ dispatch_agent_constructed (GObject *object)
                                 "max-conns-per-host", self->connections,
                                 "timeout", 0,
                                 "idle-timeout", (self->keep_alive_timeout + 999) / 1000,
-                                "user-agent", self->user_agent,
                                 "proxy-resolver", resolver,
                                 "local-address", local,
                                 "remote-connectable", remote,
@@ -236,9 +247,13 @@ dispatch_agent_constructed (GObject *object)
   if (database != NULL)
     soup_session_set_tls_database (self->session, database);
 
-  /* undici passes the body through undecoded and does no auth dance. */
+  /* undici passes the body through undecoded and does no auth dance. The
+   * auth manager stays only to answer a proxy's 407 with the credentials
+   * of proxy-uri (origins cannot carry credentials, and nobody answers
+   * SoupMessage::authenticate, so it never acts for them). */
   soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_AUTH_MANAGER);
+  if (!proxy_uri_has_credentials (self->proxy_uri))
+    soup_session_remove_feature_by_type (self->session, SOUP_TYPE_AUTH_MANAGER);
 
   self->config.session = self->session;
   self->config.connect_timeout = self->connect_timeout;
@@ -250,6 +265,8 @@ dispatch_agent_constructed (GObject *object)
   self->config.allow_h2 = self->allow_h2;
   self->config.accept_any_certificate = !self->reject_unauthorized;
   self->config.tls_certificate = self->tls_certificate;
+  self->config.user_agent = self->user_agent;
+  self->config.via_proxy = resolver != NULL;
 }
 
 static void
@@ -608,8 +625,8 @@ dispatch_agent_class_init (DispatchAgentClass *klass)
   /**
    * DispatchAgent:user-agent:
    *
-   * The `User-Agent` sent with every request, unless a request sets its
-   * own.
+   * The `User-Agent` sent with every request that does not set its own;
+   * %NULL or empty sends none.
    *
    * Since: 0.1
    */
@@ -988,6 +1005,8 @@ dispatch_agent_get_##name (DispatchAgent *self)           \
  * dispatch_agent_get_connections:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:connections].
+ *
  * Returns: [property@Dispatch.Agent:connections]
  *
  * Since: 0.1
@@ -997,6 +1016,8 @@ DEFINE_GETTER (int, connections, 0)
 /**
  * dispatch_agent_get_max_connections:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:max-connections].
  *
  * Returns: [property@Dispatch.Agent:max-connections]
  *
@@ -1008,6 +1029,8 @@ DEFINE_GETTER (int, max_connections, 0)
  * dispatch_agent_get_keep_alive_timeout:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:keep-alive-timeout], in ms.
+ *
  * Returns: [property@Dispatch.Agent:keep-alive-timeout], in ms
  *
  * Since: 0.1
@@ -1017,6 +1040,8 @@ DEFINE_GETTER (guint, keep_alive_timeout, 0)
 /**
  * dispatch_agent_get_connect_timeout:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:connect-timeout], in ms.
  *
  * Returns: [property@Dispatch.Agent:connect-timeout], in ms
  *
@@ -1028,6 +1053,8 @@ DEFINE_GETTER (guint, connect_timeout, 0)
  * dispatch_agent_get_headers_timeout:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:headers-timeout], in ms.
+ *
  * Returns: [property@Dispatch.Agent:headers-timeout], in ms
  *
  * Since: 0.1
@@ -1037,6 +1064,8 @@ DEFINE_GETTER (guint, headers_timeout, 0)
 /**
  * dispatch_agent_get_body_timeout:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:body-timeout], in ms.
  *
  * Returns: [property@Dispatch.Agent:body-timeout], in ms
  *
@@ -1048,6 +1077,8 @@ DEFINE_GETTER (guint, body_timeout, 0)
  * dispatch_agent_get_timeout:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:timeout], in ms.
+ *
  * Returns: [property@Dispatch.Agent:timeout], in ms
  *
  * Since: 0.1
@@ -1057,6 +1088,8 @@ DEFINE_GETTER (guint, timeout, 0)
 /**
  * dispatch_agent_get_max_response_size:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:max-response-size].
  *
  * Returns: [property@Dispatch.Agent:max-response-size]
  *
@@ -1068,6 +1101,8 @@ DEFINE_GETTER (gint64, max_response_size, -1)
  * dispatch_agent_get_max_header_size:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:max-header-size].
+ *
  * Returns: [property@Dispatch.Agent:max-header-size]
  *
  * Since: 0.1
@@ -1077,6 +1112,8 @@ DEFINE_GETTER (guint, max_header_size, 0)
 /**
  * dispatch_agent_get_allow_h2:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:allow-h2].
  *
  * Returns: [property@Dispatch.Agent:allow-h2]
  *
@@ -1088,6 +1125,8 @@ DEFINE_GETTER (gboolean, allow_h2, FALSE)
  * dispatch_agent_get_user_agent:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:user-agent].
+ *
  * Returns: (nullable): [property@Dispatch.Agent:user-agent]
  *
  * Since: 0.1
@@ -1097,6 +1136,8 @@ DEFINE_GETTER (const char *, user_agent, NULL)
 /**
  * dispatch_agent_get_proxy_uri:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:proxy-uri].
  *
  * Returns: (nullable): [property@Dispatch.Agent:proxy-uri]
  *
@@ -1108,6 +1149,8 @@ DEFINE_GETTER (const char *, proxy_uri, NULL)
  * dispatch_agent_get_use_system_proxy:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:use-system-proxy].
+ *
  * Returns: [property@Dispatch.Agent:use-system-proxy]
  *
  * Since: 0.1
@@ -1117,6 +1160,8 @@ DEFINE_GETTER (gboolean, use_system_proxy, FALSE)
 /**
  * dispatch_agent_get_tls_database:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:tls-database].
  *
  * Returns: (nullable) (transfer none): [property@Dispatch.Agent:tls-database]
  *
@@ -1128,6 +1173,8 @@ DEFINE_GETTER (GTlsDatabase *, tls_database, NULL)
  * dispatch_agent_get_ca_file:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:ca-file].
+ *
  * Returns: (nullable) (type filename): [property@Dispatch.Agent:ca-file]
  *
  * Since: 0.1
@@ -1137,6 +1184,8 @@ DEFINE_GETTER (const char *, ca_file, NULL)
 /**
  * dispatch_agent_get_reject_unauthorized:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:reject-unauthorized].
  *
  * Returns: [property@Dispatch.Agent:reject-unauthorized]
  *
@@ -1148,6 +1197,8 @@ DEFINE_GETTER (gboolean, reject_unauthorized, TRUE)
  * dispatch_agent_get_tls_certificate:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:tls-certificate].
+ *
  * Returns: (nullable) (transfer none): [property@Dispatch.Agent:tls-certificate]
  *
  * Since: 0.1
@@ -1157,6 +1208,8 @@ DEFINE_GETTER (GTlsCertificate *, tls_certificate, NULL)
 /**
  * dispatch_agent_get_local_address:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:local-address].
  *
  * Returns: (nullable): [property@Dispatch.Agent:local-address]
  *
@@ -1168,6 +1221,8 @@ DEFINE_GETTER (const char *, local_address, NULL)
  * dispatch_agent_get_socket_path:
  * @self: a #DispatchAgent
  *
+ * Gets [property@Dispatch.Agent:socket-path].
+ *
  * Returns: (nullable) (type filename): [property@Dispatch.Agent:socket-path]
  *
  * Since: 0.1
@@ -1177,6 +1232,8 @@ DEFINE_GETTER (const char *, socket_path, NULL)
 /**
  * dispatch_agent_get_closed:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:closed].
  *
  * Returns: [property@Dispatch.Agent:closed]
  *
@@ -1193,6 +1250,8 @@ dispatch_agent_get_closed (DispatchAgent *self)
 /**
  * dispatch_agent_get_destroyed:
  * @self: a #DispatchAgent
+ *
+ * Gets [property@Dispatch.Agent:destroyed].
  *
  * Returns: [property@Dispatch.Agent:destroyed]
  *

@@ -66,7 +66,8 @@ dispatch_dispatcher_dispatch (DispatchDispatcher *self,
  * dispatch_dispatcher_close_async:
  * @self: a #DispatchDispatcher
  * @cancellable: (nullable): a #GCancellable (stops waiting, not closing)
- * @callback: (scope async): called when every in-flight request finished
+ * @callback: (scope async) (nullable): called when every in-flight request
+ *   finished
  * @user_data: data for @callback
  *
  * Stops accepting requests — later dispatches fail with
@@ -118,7 +119,7 @@ dispatch_dispatcher_close_finish (DispatchDispatcher  *self,
  * @reason: (nullable): the error in-flight requests fail with, or %NULL for
  *   %DISPATCH_ERROR_DESTROYED
  * @cancellable: (nullable): a #GCancellable (stops waiting, not destroying)
- * @callback: (scope async): called when every request is torn down
+ * @callback: (scope async) (nullable): called when every request is torn down
  * @user_data: data for @callback
  *
  * Fails every in-flight request with @reason (delivered after this call

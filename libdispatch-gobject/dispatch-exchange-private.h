@@ -26,7 +26,9 @@ typedef struct
   gint64           max_response_size;
   guint            max_header_size;
   GTlsCertificate *tls_certificate;
+  const char      *user_agent;  /* owned by the agent, which outlives us */
   guint            allow_h2 : 1;
+  guint            via_proxy : 1;
   guint            accept_any_certificate : 1;
 } DispatchExchangeConfig;
 

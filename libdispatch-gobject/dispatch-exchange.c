@@ -69,6 +69,9 @@ struct _DispatchExchange
   GInputStream              *body;
   GPollableInputStream      *pollable;  /* body, if it can poll */
   GSource                   *read_source;
+  /* a chunk read just before a pause from another thread took effect;
+   * delivered first on resume (at most one read buffer is ever held) */
+  GBytes                    *held;
 
   gint64                     deadline[N_TIMERS];  /* monotonic µs, 0 = off */
   guint                      timeout_ms[N_TIMERS];
@@ -117,6 +120,7 @@ exchange_unref (DispatchExchange *self)
 
   g_assert (self->read_source == NULL);
   g_assert (self->body == NULL);
+  g_assert (self->held == NULL);
 
   if (self->msg != NULL)
     {
@@ -245,6 +249,8 @@ reschedule (DispatchExchange *self)
 static void
 close_body (DispatchExchange *self)
 {
+  g_clear_pointer (&self->held, g_bytes_unref);
+
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
@@ -275,6 +281,10 @@ finish (DispatchExchange *self,
   if (self->msg != NULL)
     g_signal_handlers_disconnect_by_data (self->msg, self);
 
+  /* Mark the controller finished first: abort(), pause() and resume()
+   * called from the terminal callback are no-ops, and waiters wake. */
+  _dispatch_request_controller_finish (self->controller, error);
+
   if (error != NULL)
     dispatch_handler_on_response_error (self->handler, self->controller, error);
   else
@@ -284,7 +294,6 @@ finish (DispatchExchange *self,
       dispatch_handler_on_response_end (self->handler, self->controller, trailers);
     }
 
-  _dispatch_request_controller_finish (self->controller, error);
   self->done (self, self->owner);
   exchange_unref (self);  /* the in-flight reference */
 }
@@ -334,6 +343,21 @@ fail_transport (DispatchExchange *self,
       return;
     }
 
+  if (error->domain == G_TLS_ERROR && self->msg != NULL &&
+      soup_message_get_tls_peer_certificate_errors (self->msg) != 0)
+    {
+      g_autofree char *flags = NULL;
+      GError *mapped;
+
+      flags = g_flags_to_string (G_TYPE_TLS_CERTIFICATE_FLAGS,
+                                 soup_message_get_tls_peer_certificate_errors (self->msg));
+      mapped = _dispatch_error_from_transport (error);
+      g_prefix_error (&mapped, "certificate rejected (%s): ", flags);
+      fail (self, mapped);
+      g_error_free (error);
+      return;
+    }
+
   fail (self, _dispatch_error_from_transport (error));
   g_error_free (error);
 }
@@ -368,6 +392,11 @@ on_network_event (SoupMessage        *msg,
 
           g_tls_connection_set_advertised_protocols (G_TLS_CONNECTION (connection), alpn);
         }
+      /* The client certificate goes on the connection before the
+       * handshake, so it is there whenever the server asks. */
+      if (self->config.tls_certificate != NULL && G_IS_TLS_CONNECTION (connection))
+        g_tls_connection_set_certificate (G_TLS_CONNECTION (connection),
+                                          self->config.tls_certificate);
       break;
 
     case G_SOCKET_CLIENT_COMPLETE:
@@ -444,17 +473,6 @@ on_accept_certificate (SoupMessage          *msg,
   return TRUE;
 }
 
-static gboolean
-on_request_certificate (SoupMessage          *msg,
-                        GTlsClientConnection *connection,
-                        gpointer              user_data)
-{
-  DispatchExchange *self = user_data;
-
-  soup_message_set_tls_client_certificate (msg, self->config.tls_certificate);
-  return TRUE;
-}
-
 /* Response */
 
 static gboolean
@@ -510,6 +528,18 @@ send_cb (GObject      *source_object,
   status = soup_message_get_status (self->msg);
   response_headers = soup_message_get_response_headers (self->msg);
   headers = _dispatch_headers_new_from_soup (response_headers, &header_size);
+
+  /* A 407 to an https request through a proxy is the proxy refusing the
+   * CONNECT tunnel, not the origin's answer. */
+  if (status == SOUP_STATUS_PROXY_AUTHENTICATION_REQUIRED && self->config.via_proxy &&
+      g_strcmp0 (g_uri_get_scheme (soup_message_get_uri (self->msg)), "https") == 0)
+    {
+      fail_literal (self, DISPATCH_ERROR_PROXY,
+                    "proxy refused the CONNECT tunnel: 407 Proxy Authentication Required "
+                    "(give credentials in proxy-uri)");
+      exchange_unref (self);
+      return;
+    }
 
   if (header_size > self->config.max_header_size)
     {
@@ -590,6 +620,24 @@ read_async (DispatchExchange *self)
   arm_timer (self, TIMER_BODY);
 }
 
+/* Hands a chunk that passed the size checks to the handler, unless a
+ * pause (maybe from another thread) has taken effect since it was read:
+ * then it is held, and delivered first on resume. */
+static gboolean
+deliver_checked (DispatchExchange *self,
+                 GBytes           *chunk)
+{
+  if (dispatch_request_controller_get_paused (self->controller))
+    {
+      g_assert (self->held == NULL);
+      self->held = g_bytes_ref (chunk);
+      return FALSE;
+    }
+
+  dispatch_handler_on_response_data (self->handler, self->controller, chunk);
+  return self->phase == PHASE_BODY;
+}
+
 static gboolean
 deliver (DispatchExchange *self,
          GBytes           *chunk)
@@ -614,8 +662,7 @@ deliver (DispatchExchange *self,
       return FALSE;
     }
 
-  dispatch_handler_on_response_data (self->handler, self->controller, chunk);
-  return self->phase == PHASE_BODY;
+  return deliver_checked (self, chunk);
 }
 
 static void
@@ -685,7 +732,10 @@ exchange_pump (DispatchExchange *self)
 
   if (self->pollable == NULL)
     {
-      if (!dispatch_request_controller_get_paused (self->controller))
+      g_autoptr(GBytes) held = g_steal_pointer (&self->held);
+
+      if (!dispatch_request_controller_get_paused (self->controller) &&
+          (held == NULL || deliver_checked (self, held)))
         read_async (self);
       goto out;
     }
@@ -707,6 +757,15 @@ exchange_pump (DispatchExchange *self)
       /* Paused: issue no read, attach no source. */
       if (dispatch_request_controller_get_paused (self->controller))
         break;
+
+      if (self->held != NULL)
+        {
+          g_autoptr(GBytes) held = g_steal_pointer (&self->held);
+
+          if (!deliver_checked (self, held))
+            break;
+          continue;
+        }
 
       if (reads == MAX_READS_PER_RUN)
         {
@@ -793,6 +852,16 @@ exchange_begin (DispatchExchange *self)
       return;
     }
 
+  /* Not the session's user-agent: libsoup would overwrite the request's
+   * own User-Agent with it. */
+  if (self->config.user_agent != NULL && self->config.user_agent[0] != '\0')
+    {
+      SoupMessageHeaders *headers = soup_message_get_request_headers (self->msg);
+
+      if (soup_message_headers_get_one (headers, "User-Agent") == NULL)
+        soup_message_headers_append (headers, "User-Agent", self->config.user_agent);
+    }
+
   if (dispatch_request_get_idempotent (self->request))
     flags |= SOUP_MESSAGE_IDEMPOTENT;
   soup_message_set_flags (self->msg, flags);
@@ -805,8 +874,6 @@ exchange_begin (DispatchExchange *self)
     g_signal_connect (self->msg, "restarted", G_CALLBACK (on_restarted), self);
   if (self->config.accept_any_certificate)
     g_signal_connect (self->msg, "accept-certificate", G_CALLBACK (on_accept_certificate), self);
-  if (self->config.tls_certificate != NULL)
-    g_signal_connect (self->msg, "request-certificate", G_CALLBACK (on_request_certificate), self);
 
   arm_timer (self, TIMER_TOTAL);
 

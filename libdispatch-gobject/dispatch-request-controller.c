@@ -434,6 +434,8 @@ dispatch_request_controller_resume (DispatchRequestController *self)
  * dispatch_request_controller_get_paused:
  * @self: a #DispatchRequestController
  *
+ * Gets whether the request is paused.
+ *
  * Returns: whether the request is paused
  *
  * Since: 0.1
@@ -449,6 +451,8 @@ dispatch_request_controller_get_paused (DispatchRequestController *self)
 /**
  * dispatch_request_controller_get_aborted:
  * @self: a #DispatchRequestController
+ *
+ * Gets whether [method@Dispatch.RequestController.abort] took effect.
  *
  * Returns: whether [method@Dispatch.RequestController.abort] took effect
  *
@@ -493,6 +497,9 @@ dispatch_request_controller_get_reason (DispatchRequestController *self)
  * dispatch_request_controller_get_cancellable:
  * @self: a #DispatchRequestController
  *
+ * Gets a cancellable cancelled when the request is
+ *   aborted, times out or is destroyed.
+ *
  * Returns: (transfer none): a cancellable cancelled when the request is
  *   aborted, times out or is destroyed
  *
@@ -510,6 +517,9 @@ dispatch_request_controller_get_cancellable (DispatchRequestController *self)
  * dispatch_request_controller_get_context:
  * @self: a #DispatchRequestController
  *
+ * Gets the dispatch context, where every callback of
+ *   the request runs.
+ *
  * Returns: (transfer none): the dispatch context, where every callback of
  *   the request runs
  *
@@ -526,6 +536,8 @@ dispatch_request_controller_get_context (DispatchRequestController *self)
 /**
  * dispatch_request_controller_get_finished:
  * @self: a #DispatchRequestController
+ *
+ * Gets whether the handler's terminal callback has been delivered.
  *
  * Returns: whether the handler's terminal callback has been delivered
  *

@@ -474,6 +474,8 @@ set_string (DispatchRequest  *self,
  * dispatch_request_get_method:
  * @self: a #DispatchRequest
  *
+ * Gets the method.
+ *
  * Returns: (nullable): the method
  *
  * Since: 0.1
@@ -505,6 +507,8 @@ dispatch_request_set_method (DispatchRequest *self,
 /**
  * dispatch_request_get_origin:
  * @self: a #DispatchRequest
+ *
+ * Gets the origin.
  *
  * Returns: (nullable): the origin
  *
@@ -538,6 +542,8 @@ dispatch_request_set_origin (DispatchRequest *self,
  * dispatch_request_get_path:
  * @self: a #DispatchRequest
  *
+ * Gets the path.
+ *
  * Returns: (nullable): the path
  *
  * Since: 0.1
@@ -569,6 +575,8 @@ dispatch_request_set_path (DispatchRequest *self,
 /**
  * dispatch_request_get_query:
  * @self: a #DispatchRequest
+ *
+ * Gets the pre-encoded query, without `?`.
  *
  * Returns: (nullable): the pre-encoded query, without `?`
  *
@@ -709,6 +717,8 @@ dispatch_request_add_header (DispatchRequest *self,
  * dispatch_request_get_body:
  * @self: a #DispatchRequest
  *
+ * Gets the body bytes.
+ *
  * Returns: (nullable) (transfer none): the body bytes
  *
  * Since: 0.1
@@ -746,6 +756,8 @@ dispatch_request_set_body (DispatchRequest *self,
 /**
  * dispatch_request_get_body_stream:
  * @self: a #DispatchRequest
+ *
+ * Gets the body stream.
  *
  * Returns: (nullable) (transfer none): the body stream
  *
@@ -793,6 +805,8 @@ dispatch_request_set_body_stream (DispatchRequest *self,
  * dispatch_request_get_body_length:
  * @self: a #DispatchRequest
  *
+ * Gets the body stream length, or -1 for chunked.
+ *
  * Returns: the body stream length, or -1 for chunked
  *
  * Since: 0.1
@@ -829,6 +843,8 @@ dispatch_request_set_##field (DispatchRequest *self,                    \
  * dispatch_request_get_headers_timeout:
  * @self: a #DispatchRequest
  *
+ * Gets the headers timeout override in ms (-1: agent default).
+ *
  * Returns: the headers timeout override in ms (-1: agent default)
  *
  * Since: 0.1
@@ -848,6 +864,8 @@ DEFINE_INT_ACCESSORS (headers_timeout, PROP_HEADERS_TIMEOUT)
  * dispatch_request_get_body_timeout:
  * @self: a #DispatchRequest
  *
+ * Gets the body timeout override in ms (-1: agent default).
+ *
  * Returns: the body timeout override in ms (-1: agent default)
  *
  * Since: 0.1
@@ -866,6 +884,8 @@ DEFINE_INT_ACCESSORS (body_timeout, PROP_BODY_TIMEOUT)
 /**
  * dispatch_request_get_timeout:
  * @self: a #DispatchRequest
+ *
+ * Gets the whole-request timeout override in ms (-1: agent default).
  *
  * Returns: the whole-request timeout override in ms (-1: agent default)
  *
@@ -893,6 +913,8 @@ method_is_idempotent (const char *method)
 /**
  * dispatch_request_get_idempotent:
  * @self: a #DispatchRequest
+ *
+ * Gets whether the request may go out on a reused connection.
  *
  * Returns: whether the request may go out on a reused connection
  *
@@ -936,6 +958,8 @@ dispatch_request_set_idempotent (DispatchRequest *self,
  * dispatch_request_get_reset:
  * @self: a #DispatchRequest
  *
+ * Gets whether the connection is closed after this request.
+ *
  * Returns: whether the connection is closed after this request
  *
  * Since: 0.1
@@ -973,6 +997,8 @@ dispatch_request_set_reset (DispatchRequest *self,
 /**
  * dispatch_request_get_max_response_size:
  * @self: a #DispatchRequest
+ *
+ * Gets the body size limit override (-2: agent default, -1: none).
  *
  * Returns: the body size limit override (-2: agent default, -1: none)
  *
