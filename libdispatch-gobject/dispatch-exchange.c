@@ -60,6 +60,11 @@ struct _DispatchExchange
   DispatchHandler           *handler;
   DispatchRequestController *controller;
   GCancellable              *cancellable;  /* the controller's */
+  /* Passed to soup_session_send_async() and only ever cancelled here, in
+   * the dispatch context, before the response head arrived: libsoup 3.2
+   * crashes if the send task is cancelled after it created the body
+   * stream (the stream left in the task is closed after its I/O is gone). */
+  GCancellable              *send_cancellable;
   GMainContext              *context;
   GObject                   *owner;
   DispatchExchangeDone       done;
@@ -83,6 +88,7 @@ struct _DispatchExchange
   GList                      link;  /* in the owner's in-flight list */
 
   guint                      send_pending : 1;
+  guint                      got_headers : 1;
   guint                      read_pending : 1;  /* fallback async read */
   guint                      pumping : 1;
   guint                      yielded : 1;
@@ -128,6 +134,7 @@ exchange_unref (DispatchExchange *self)
       g_object_unref (self->msg);
     }
   g_clear_error (&self->rejection);
+  g_clear_object (&self->send_cancellable);
   g_clear_object (&self->config.session);
   g_clear_object (&self->config.tls_certificate);
   g_clear_object (&self->request);
@@ -278,6 +285,11 @@ finish (DispatchExchange *self,
   memset (self->deadline, 0, sizeof self->deadline);
   close_body (self);
 
+  /* Still connecting or waiting for the head: stop libsoup (this drops the
+   * connection). Once the head is in, send_cb closes the stream instead. */
+  if (self->send_pending && !self->got_headers)
+    g_cancellable_cancel (self->send_cancellable);
+
   if (self->msg != NULL)
     g_signal_handlers_disconnect_by_data (self->msg, self);
 
@@ -420,6 +432,15 @@ on_wrote_body (SoupMessage *msg,
   self->deadline[TIMER_CONNECT] = 0;
   arm_timer (self, TIMER_HEADERS);
   reschedule (self);
+}
+
+static void
+on_got_headers (SoupMessage *msg,
+                gpointer     user_data)
+{
+  DispatchExchange *self = user_data;
+
+  self->got_headers = TRUE;
 }
 
 static void
@@ -869,6 +890,7 @@ exchange_begin (DispatchExchange *self)
   g_signal_connect (self->msg, "network-event", G_CALLBACK (on_network_event), self);
   g_signal_connect (self->msg, "wrote-body", G_CALLBACK (on_wrote_body), self);
   g_signal_connect (self->msg, "got-informational", G_CALLBACK (on_got_informational), self);
+  g_signal_connect (self->msg, "got-headers", G_CALLBACK (on_got_headers), self);
   if (dispatch_request_get_body (self->request) != NULL ||
       dispatch_request_get_body_stream (self->request) != NULL)
     g_signal_connect (self->msg, "restarted", G_CALLBACK (on_restarted), self);
@@ -881,8 +903,9 @@ exchange_begin (DispatchExchange *self)
   self->send_pending = TRUE;
 
   push_context (self->context, &pushed);
+  self->send_cancellable = g_cancellable_new ();
   soup_session_send_async (self->config.session, self->msg, G_PRIORITY_DEFAULT,
-                           self->cancellable, send_cb, exchange_ref (self));
+                           self->send_cancellable, send_cb, exchange_ref (self));
   if (pushed)
     g_main_context_pop_thread_default (self->context);
 }
