@@ -883,8 +883,13 @@ exchange_begin (DispatchExchange *self)
         soup_message_headers_append (headers, "User-Agent", self->config.user_agent);
     }
 
+  /* libsoup reuses a connection for an idempotent method or flag, and
+   * never for the rest: NEW_CONNECTION makes idempotent=FALSE hold for
+   * GET and friends too. */
   if (dispatch_request_get_idempotent (self->request))
     flags |= SOUP_MESSAGE_IDEMPOTENT;
+  else
+    flags |= SOUP_MESSAGE_NEW_CONNECTION;
   soup_message_set_flags (self->msg, flags);
 
   g_signal_connect (self->msg, "network-event", G_CALLBACK (on_network_event), self);

@@ -949,8 +949,11 @@ dispatch_request_set_idempotent (DispatchRequest *self,
   idempotent = !!idempotent;
   if (self->idempotent != idempotent)
     {
+      gboolean before = dispatch_request_get_idempotent (self);
+
       self->idempotent = idempotent;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IDEMPOTENT]);
+      if (before != idempotent)
+        g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IDEMPOTENT]);
     }
 }
 
@@ -1257,35 +1260,49 @@ append_encoded_target (GString    *out,
     }
 }
 
-/* Validates and builds the SoupMessage (headers and body set, flags not). */
+/* Validates and builds the SoupMessage (headers and body set, flags not).
+ * The path and query go out as given (only bytes from 0x80 are
+ * percent-encoded): no dot-segment removal, no unescaping, as undici. */
 SoupMessage *
 _dispatch_request_build_message (DispatchRequest  *self,
                                  GError          **error)
 {
   g_autoptr(GUri) origin = NULL;
   g_autoptr(GUri) uri = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autoptr(GString) target = NULL;
+  g_autoptr(GString) path = NULL;
+  g_autoptr(GString) query = NULL;
+  const char *question;
   SoupMessage *msg;
 
   if (!validate_full (self, &origin, error))
     return NULL;
 
-  target = g_string_sized_new (64);
-  append_encoded_target (target, self->path);
+  path = g_string_sized_new (64);
+  query = g_string_new (NULL);
+  question = strchr (self->path, '?');
+  if (question != NULL)
+    {
+      g_autofree char *bare = g_strndup (self->path, question - self->path);
+
+      append_encoded_target (path, bare);
+      append_encoded_target (query, question + 1);
+    }
+  else
+    append_encoded_target (path, self->path);
+
   if (self->query != NULL && self->query[0] != '\0')
     {
-      g_string_append_c (target, strchr (self->path, '?') ? '&' : '?');
-      append_encoded_target (target, self->query);
+      if (query->len > 0)
+        g_string_append_c (query, '&');
+      append_encoded_target (query, self->query);
     }
 
-  uri = g_uri_parse_relative (origin, target->str, SOUP_HTTP_URI_FLAGS, &local_error);
-  if (uri == NULL)
-    {
-      (void) invalid (error, "path: “%s” does not form a valid URI: %s",
-               target->str, local_error->message);
-      return NULL;
-    }
+  uri = g_uri_build (SOUP_HTTP_URI_FLAGS,
+                     g_uri_get_scheme (origin), NULL,
+                     g_uri_get_host (origin), g_uri_get_port (origin),
+                     path->str,
+                     question != NULL || query->len > 0 ? query->str : NULL,
+                     NULL);
 
   msg = soup_message_new_from_uri (self->method, uri);
   _dispatch_headers_apply_to_soup (self->headers, soup_message_get_request_headers (msg));
