@@ -281,7 +281,9 @@ dispatch_request_class_init (DispatchRequestClass *klass)
    *
    * The request target's path, starting with `/`, already percent-encoded;
    * it may carry a query (`/search?q=x`). Bytes below 0x21 and 0x7F are
-   * rejected; bytes from 0x80 are percent-encoded when sent.
+   * rejected; bytes from 0x80 are percent-encoded when sent. Otherwise the
+   * path goes out exactly as given: dot segments are not removed and
+   * escapes are not decoded.
    *
    * Since: 0.1
    */
