@@ -20,7 +20,9 @@
  * completes when those in flight have finished;
  * [method@Dispatch.Dispatcher.destroy_async] fails those in flight. Both
  * are idempotent and may be called again (or concurrently) to join the
- * first call.
+ * first call. An implementation that only provides `dispatch` gets
+ * `close` and `destroy` that complete at once (GJS cannot implement
+ * asynchronous virtual methods).
  *
  * Since: 0.1
  */
@@ -31,9 +33,51 @@
 
 G_DEFINE_INTERFACE (DispatchDispatcher, dispatch_dispatcher, G_TYPE_OBJECT)
 
+/* Defaults for dispatchers with nothing to wind down (a mock, an
+ * interceptor written in a binding that cannot implement async vfuncs):
+ * closing and destroying complete at once, from the main loop. */
+static void
+default_close_async (DispatchDispatcher  *self,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, default_close_async);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+default_destroy_async (DispatchDispatcher  *self,
+                       const GError        *reason,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, default_destroy_async);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+default_finish (DispatchDispatcher  *self,
+                GAsyncResult        *result,
+                GError             **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 static void
 dispatch_dispatcher_default_init (DispatchDispatcherInterface *iface)
 {
+  iface->close_async = default_close_async;
+  iface->close_finish = default_finish;
+  iface->destroy_async = default_destroy_async;
+  iface->destroy_finish = default_finish;
 }
 
 /**
@@ -58,6 +102,8 @@ dispatch_dispatcher_dispatch (DispatchDispatcher *self,
   g_return_val_if_fail (DISPATCH_IS_DISPATCHER (self), NULL);
   g_return_val_if_fail (DISPATCH_IS_REQUEST (request), NULL);
   g_return_val_if_fail (DISPATCH_IS_HANDLER (handler), NULL);
+
+  g_return_val_if_fail (DISPATCH_DISPATCHER_GET_IFACE (self)->dispatch != NULL, NULL);
 
   return DISPATCH_DISPATCHER_GET_IFACE (self)->dispatch (self, request, handler);
 }
