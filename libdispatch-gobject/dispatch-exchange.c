@@ -355,6 +355,14 @@ fail_transport (DispatchExchange *self,
       return;
     }
 
+  /* Our own errors (the request body stream broke its declared length)
+   * come back through libsoup unchanged. */
+  if (error->domain == DISPATCH_ERROR)
+    {
+      fail (self, error);
+      return;
+    }
+
   if (error->domain == G_TLS_ERROR && self->msg != NULL &&
       soup_message_get_tls_peer_certificate_errors (self->msg) != 0)
     {

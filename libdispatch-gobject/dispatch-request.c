@@ -33,6 +33,7 @@
 
 #include <string.h>
 
+#include "dispatch-body-stream-private.h"
 #include "dispatch-error.h"
 #include "dispatch-headers-private.h"
 #include "dispatch-request-private.h"
@@ -343,7 +344,11 @@ dispatch_request_class_init (DispatchRequestClass *klass)
    * DispatchRequest:body-length:
    *
    * The length of [property@Dispatch.Request:body-stream] in bytes, sent
-   * as `Content-Length`, or -1 to send the stream chunked.
+   * as `Content-Length`, or -1 to send the stream chunked. The stream must
+   * give exactly that many bytes: one that ends early or gives more fails
+   * the request with %DISPATCH_ERROR_INVALID_ARGUMENT (naming
+   * `body-stream`) rather than leaving the server waiting or cutting the
+   * body silently.
    *
    * Since: 0.1
    */
@@ -1311,8 +1316,15 @@ _dispatch_request_build_message (DispatchRequest  *self,
 
   if (self->body != NULL)
     soup_message_set_request_body_from_bytes (msg, NULL, self->body);
+  else if (self->body_stream != NULL && self->body_length >= 0)
+    {
+      g_autoptr(GInputStream) checked = _dispatch_body_stream_new (self->body_stream,
+                                                                   self->body_length);
+
+      soup_message_set_request_body (msg, NULL, checked, self->body_length);
+    }
   else if (self->body_stream != NULL)
-    soup_message_set_request_body (msg, NULL, self->body_stream, self->body_length);
+    soup_message_set_request_body (msg, NULL, self->body_stream, -1);
 
   if (self->reset)
     soup_message_headers_replace (soup_message_get_request_headers (msg),

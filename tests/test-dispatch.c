@@ -1860,6 +1860,48 @@ test_concurrent_gets_share_connections (Fixture       *fixture,
     g_object_unref (recorders[i]);
 }
 
+static void
+run_body_length_mismatch (Fixture    *fixture,
+                          gsize       actual,
+                          gint64      declared,
+                          const char *expected)
+{
+  g_autoptr(DispatchRequest) request = server_request (fixture, "POST", "/echo");
+  g_autofree char *data = g_strnfill (actual, 'x');
+  g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_data (g_steal_pointer (&data),
+                                                                        actual, g_free);
+  g_autoptr(TestRecorder) recorder = NULL;
+
+  dispatch_request_set_body_stream (request, stream, declared);
+  recorder = run (fixture->agent, request);
+  test_recorder_assert_events (recorder, TEST_EVENT_REQUEST_START, TEST_EVENT_ERROR, -1);
+  test_recorder_assert_error (recorder, DISPATCH_ERROR_INVALID_ARGUMENT);
+  assert_message_contains (recorder->error, "body-stream");
+  assert_message_contains (recorder->error, expected);
+}
+
+static void
+test_stream_body_shorter_than_length (Fixture       *fixture,
+                                      gconstpointer  data)
+{
+  g_test_summary ("a body stream that ends before its declared body-length fails with "
+                  "INVALID_ARGUMENT naming body-stream, instead of leaving the server "
+                  "waiting for the rest");
+
+  run_body_length_mismatch (fixture, 10, 20, "ended after 10 of the 20 bytes");
+}
+
+static void
+test_stream_body_longer_than_length (Fixture       *fixture,
+                                     gconstpointer  data)
+{
+  g_test_summary ("a body stream longer than its declared body-length fails with "
+                  "INVALID_ARGUMENT instead of being cut silently (libsoup 3.2 drops "
+                  "the excess)");
+
+  run_body_length_mismatch (fixture, 30, 20, "more than the 20 bytes");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1914,6 +1956,8 @@ main (int   argc,
   ADD ("/dispatch/concurrent/share-connections", test_concurrent_gets_share_connections);
 
   ADD ("/dispatch/integrity/long-content-length", test_long_content_length);
+  ADD ("/dispatch/body/stream-shorter-than-length", test_stream_body_shorter_than_length);
+  ADD ("/dispatch/body/stream-longer-than-length", test_stream_body_longer_than_length);
   ADD ("/dispatch/connection/not-idempotent-get", test_not_idempotent_get);
 
 #undef ADD
