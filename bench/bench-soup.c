@@ -1,0 +1,626 @@
+/* bench-soup.c — the raw libsoup 3 contender
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The best a libsoup 3 application can do by hand (PERFORMANCE-NOTES
+ * §3): soup_session_send_async(), then a non-blocking pump —
+ * g_pollable_input_stream_read_nonblocking() into one reused 256 KiB
+ * buffer until WOULD_BLOCK, then a pollable source; at most 16 reads per
+ * turn of the main loop, like ours. The session has the same pool as ours
+ * and, like ours, no content decoder and no auth manager. Pausing is not
+ * reading; resume() reads again at once, synchronously.
+ */
+
+#include <inttypes.h>
+#include <libsoup/soup.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bench-common.h"
+
+#define CONTENDER "libsoup"
+#define READ_BUFFER_SIZE (256 * 1024)
+#define MAX_READS_PER_RUN 16
+#define MAX_SAMPLES 100000
+
+typedef struct
+{
+  BenchArgs    args;
+  GMainLoop   *loop;
+  SoupSession *session;
+  GUri        *uri;
+  guint8      *buffer;
+  char        *error;
+
+  long         total;
+  long         started;
+  long         completed;
+  long         failed;
+  guint64      bytes;
+  int64_t      t0_us;
+  int64_t      t1_us;
+  double       cpu0;
+  double       cpu1;
+
+  double      *samples;
+  long         n_samples;
+  long         n_closed;
+  int64_t      mark_us;
+
+  guint64      delivered_at_pause;
+  guint64      delivered_end;
+  BenchSockStat stat_at_pause;
+  BenchSockStat stat_end;
+  long         rss_at_pause;
+  long         rss_end;
+  gboolean     resumed_ok;
+
+  long         n_paused;
+  long         rss_before;
+  guint64      delivered_total;
+  guint64      warmup_bytes;
+} Bench;
+
+typedef struct
+{
+  Bench                *bench;
+  SoupMessage          *msg;
+  GCancellable         *cancellable;
+  GInputStream         *body;
+  GPollableInputStream *pollable;
+  GSource              *source;
+  guint64               received;
+  gboolean              paused;
+  gboolean              acted;
+  gboolean              waiting;
+  gboolean              done;
+  int                   ref_count;
+} Req;
+
+static void start_next (Bench *bench);
+static void pump       (Req   *req);
+
+static void
+bench_record_message (Bench      *bench,
+                      const char *message)
+{
+  if (bench->error == NULL)
+    bench->error = g_strdelimit (g_strdup (message), "\"\\", '\'');
+}
+
+static Req *
+req_ref (Req *req)
+{
+  req->ref_count++;
+  return req;
+}
+
+static void
+req_unref (Req *req)
+{
+  if (--req->ref_count > 0)
+    return;
+  g_assert (req->source == NULL);
+  g_clear_object (&req->body);
+  g_clear_object (&req->msg);
+  g_clear_object (&req->cancellable);
+  g_free (req);
+}
+
+static gboolean
+check_closed_cb (gpointer data)
+{
+  Bench *bench = data;
+  BenchSockStat stat;
+
+  if (bench_sockstat (bench->args.port, &stat) == 0 && stat.n_client == 0)
+    bench->n_closed++;
+
+  if (bench->n_samples >= bench->args.requests)
+    g_main_loop_quit (bench->loop);
+  else
+    start_next (bench);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* The terminal step: @error NULL for a complete body. */
+static void
+req_done (Req          *req,
+          const GError *error)
+{
+  Bench *bench = req->bench;
+  int64_t now;
+  gboolean cancelled = error && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  g_assert (!req->done);
+  req->done = TRUE;
+  if (req->source != NULL)
+    {
+      g_source_destroy (req->source);
+      g_clear_pointer (&req->source, g_source_unref);
+    }
+  /* At EOF this returns the connection to the pool; before it, libsoup
+   * drops the connection. */
+  if (req->body != NULL)
+    g_input_stream_close (req->body, NULL, NULL);
+
+  now = bench_now_us ();
+
+  switch (bench->args.mode)
+    {
+    case BENCH_MODE_SMALL:
+      bench->completed++;
+      bench->bytes += req->received;
+      if (error != NULL)
+        {
+          bench->failed++;
+          bench_record_message (bench, error->message);
+        }
+      if (bench->completed == bench->total - bench->args.requests)
+        {
+          bench->t0_us = now;
+          bench->cpu0 = bench_cpu_s ();
+        }
+      if (bench->completed == bench->total)
+        {
+          bench->t1_us = now;
+          bench->cpu1 = bench_cpu_s ();
+          g_main_loop_quit (bench->loop);
+        }
+      else
+        start_next (bench);
+      break;
+
+    case BENCH_MODE_STREAM:
+      bench->t1_us = now;
+      bench->cpu1 = bench_cpu_s ();
+      bench->bytes = req->received;
+      if (error != NULL)
+        bench_record_message (bench, error->message);
+      g_main_loop_quit (bench->loop);
+      break;
+
+    case BENCH_MODE_PAUSE:
+    case BENCH_MODE_RESUME_LATENCY:
+      if (error == NULL)
+        bench_record_message (bench, "the download ended early");
+      else if (!cancelled)
+        bench_record_message (bench, error->message);
+      g_main_loop_quit (bench->loop);
+      break;
+
+    case BENCH_MODE_ABORT_LATENCY:
+      if (!cancelled)
+        {
+          bench_record_message (bench, error ? error->message : "the download ended early");
+          g_main_loop_quit (bench->loop);
+          break;
+        }
+      bench->samples[bench->n_samples++] = (double) (now - bench->mark_us);
+      g_timeout_add (20, check_closed_cb, bench);
+      break;
+
+    case BENCH_MODE_MANY_PAUSED:
+      bench_record_message (bench, error ? error->message : "a download ended unpaused");
+      g_main_loop_quit (bench->loop);
+      break;
+    }
+
+  req_unref (req);  /* the in-flight reference */
+}
+
+/* The application's abort: cancel; a waiting pump sees CANCELLED from its
+ * source on the next main loop turn; an idle (paused) one ends now. */
+static void
+req_abort (Req *req)
+{
+  g_cancellable_cancel (req->cancellable);
+  if (req->source == NULL && !req->done)
+    {
+      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                     "Operation was cancelled");
+
+      req_done (req, error);
+    }
+}
+
+static void
+req_resume (Req *req)
+{
+  if (!req->paused)
+    return;
+  req->paused = FALSE;
+  pump (req);
+}
+
+static gboolean
+end_pause_cb (gpointer data)
+{
+  Req *req = data;
+  Bench *bench = req->bench;
+
+  bench->delivered_end = req->received;
+  bench->rss_end = bench_rss_kib ();
+  bench_sockstat (bench->args.port, &bench->stat_end);
+  req_resume (req);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+resume_cb (gpointer data)
+{
+  Req *req = data;
+
+  req->waiting = TRUE;
+  req->bench->mark_us = bench_now_us ();
+  req_resume (req);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+abort_cb (gpointer data)
+{
+  Req *req = data;
+
+  if (!req->done)
+    {
+      req->bench->mark_us = bench_now_us ();
+      req_abort (req);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_data (Req   *req,
+         gsize  n)
+{
+  Bench *bench = req->bench;
+  int64_t now;
+
+  req->received += n;
+
+  switch (bench->args.mode)
+    {
+    case BENCH_MODE_SMALL:
+    case BENCH_MODE_STREAM:
+      break;
+
+    case BENCH_MODE_PAUSE:
+      if (!req->acted && req->received >= (guint64) bench->args.pause_after)
+        {
+          req->acted = TRUE;
+          req->paused = TRUE;
+          bench->delivered_at_pause = req->received;
+          bench->rss_at_pause = bench_rss_kib ();
+          bench_sockstat (bench->args.port, &bench->stat_at_pause);
+          g_timeout_add_full (G_PRIORITY_DEFAULT, (guint) (bench->args.pause_s * 1000),
+                              end_pause_cb, req_ref (req), (GDestroyNotify) req_unref);
+        }
+      else if (req->acted && bench->rss_end != 0 && !bench->resumed_ok)
+        {
+          bench->resumed_ok = TRUE;
+          req_abort (req);
+        }
+      break;
+
+    case BENCH_MODE_RESUME_LATENCY:
+      now = bench_now_us ();
+      if (req->waiting)
+        {
+          req->waiting = FALSE;
+          if (bench->n_samples < MAX_SAMPLES)
+            bench->samples[bench->n_samples++] = (double) (now - bench->mark_us);
+          if (bench->n_samples >= bench->args.requests)
+            {
+              req_abort (req);
+              break;
+            }
+        }
+      req->acted = TRUE;
+      req->paused = TRUE;
+      g_timeout_add_full (G_PRIORITY_DEFAULT, 1, resume_cb, req_ref (req),
+                          (GDestroyNotify) req_unref);
+      break;
+
+    case BENCH_MODE_ABORT_LATENCY:
+      if (!req->acted && req->received >= (guint64) bench->args.pause_after)
+        {
+          req->acted = TRUE;
+          g_idle_add_full (G_PRIORITY_DEFAULT, abort_cb, req_ref (req),
+                           (GDestroyNotify) req_unref);
+        }
+      break;
+
+    case BENCH_MODE_MANY_PAUSED:
+      if (!req->acted)
+        {
+          req->acted = TRUE;
+          req->paused = TRUE;
+          bench->delivered_total += req->received;
+          if (++bench->n_paused == bench->args.requests)
+            g_main_loop_quit (bench->loop);
+        }
+      break;
+    }
+}
+
+static gboolean
+readable_cb (GObject  *stream,
+             gpointer  data)
+{
+  Req *req = data;
+
+  g_clear_pointer (&req->source, g_source_unref);
+  pump (req);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_readable (Req *req)
+{
+  req->source = g_pollable_input_stream_create_source (req->pollable, req->cancellable);
+  g_source_set_callback (req->source, G_SOURCE_FUNC (readable_cb), req_ref (req),
+                         (GDestroyNotify) req_unref);
+  g_source_attach (req->source, NULL);
+}
+
+static void
+pump (Req *req)
+{
+  req_ref (req);
+
+  for (int reads = 0; !req->done && !req->paused; reads++)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n;
+
+      if (reads == MAX_READS_PER_RUN)
+        {
+          wait_readable (req);
+          break;
+        }
+
+      n = g_pollable_input_stream_read_nonblocking (req->pollable, req->bench->buffer,
+                                                    READ_BUFFER_SIZE, req->cancellable, &error);
+      if (n > 0)
+        on_data (req, n);
+      else if (n == 0)
+        req_done (req, NULL);
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          wait_readable (req);
+          break;
+        }
+      else
+        req_done (req, error);
+    }
+
+  req_unref (req);
+}
+
+static void
+send_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      data)
+{
+  Req *req = data;
+  g_autoptr(GError) error = NULL;
+
+  req->body = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (req->body == NULL)
+    req_done (req, error);
+  else
+    {
+      req->pollable = G_POLLABLE_INPUT_STREAM (req->body);
+      pump (req);
+    }
+
+  req_unref (req);
+}
+
+static void
+start_next (Bench *bench)
+{
+  Req *req;
+
+  if (bench->started >= bench->total)
+    return;
+  bench->started++;
+
+  req = g_new0 (Req, 1);
+  req->ref_count = 1;  /* in flight, until req_done() */
+  req->bench = bench;
+  req->cancellable = g_cancellable_new ();
+  req->msg = soup_message_new_from_uri ("GET", bench->uri);
+  soup_session_send_async (bench->session, req->msg, G_PRIORITY_DEFAULT, req->cancellable,
+                           send_cb, req_ref (req));
+}
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  Bench *bench = data;
+
+  bench_fail (&bench->args, CONTENDER, "timed out");
+  return G_SOURCE_REMOVE;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  Bench bench = { 0 };
+  double seconds;
+
+  bench_parse_args (argc, argv, &bench.args, "bench-soup");
+
+  bench.loop = g_main_loop_new (NULL, FALSE);
+  bench.buffer = g_malloc (READ_BUFFER_SIZE);
+  bench.uri = g_uri_parse (bench.args.url, SOUP_HTTP_URI_FLAGS, NULL);
+  bench.session = g_object_new (SOUP_TYPE_SESSION,
+                                "max-conns", MAX (256, bench.args.connections),
+                                "max-conns-per-host", bench.args.connections,
+                                "timeout", 0,
+                                "idle-timeout", 4,
+                                NULL);
+  soup_session_remove_feature_by_type (bench.session, SOUP_TYPE_CONTENT_DECODER);
+  soup_session_remove_feature_by_type (bench.session, SOUP_TYPE_AUTH_MANAGER);
+  bench.samples = g_new0 (double, MIN (bench.args.requests, MAX_SAMPLES));
+  g_timeout_add_seconds ((guint) bench.args.timeout_s, timeout_cb, &bench);
+
+  switch (bench.args.mode)
+    {
+    case BENCH_MODE_SMALL:
+      bench.total = bench.args.warmup + bench.args.requests;
+      bench.t0_us = bench_now_us ();
+      bench.cpu0 = bench_cpu_s ();
+      for (int i = 0; i < bench.args.concurrency; i++)
+        start_next (&bench);
+      g_main_loop_run (bench.loop);
+
+      if (bench.error != NULL && bench.failed == bench.completed)
+        bench_fail (&bench.args, CONTENDER, bench.error);
+      seconds = (bench.t1_us - bench.t0_us) / 1e6;
+      printf ("{\"contender\": \"%s\", \"mode\": \"small\", \"requests\": %ld, "
+              "\"concurrency\": %d, \"connections\": %d, \"errors\": %ld, \"seconds\": %.4f, "
+              "\"rps\": %.1f, \"cpu_s\": %.4f, \"cpu_ms_per_1000\": %.2f, "
+              "\"bytes\": %" G_GUINT64_FORMAT "%s%s%s}\n",
+              CONTENDER, bench.args.requests, bench.args.concurrency, bench.args.connections,
+              bench.failed, seconds, bench.args.requests / seconds, bench.cpu1 - bench.cpu0,
+              (bench.cpu1 - bench.cpu0) * 1e6 / bench.args.requests, bench.bytes,
+              bench.error ? ", \"first_error\": \"" : "", bench.error ? bench.error : "",
+              bench.error ? "\"" : "");
+      break;
+
+    case BENCH_MODE_STREAM:
+      bench.total = 1;
+      bench.t0_us = bench_now_us ();
+      bench.cpu0 = bench_cpu_s ();
+      start_next (&bench);
+      g_main_loop_run (bench.loop);
+
+      if (bench.error != NULL)
+        bench_fail (&bench.args, CONTENDER, bench.error);
+      seconds = (bench.t1_us - bench.t0_us) / 1e6;
+      printf ("{\"contender\": \"%s\", \"mode\": \"stream\", \"bytes\": %" G_GUINT64_FORMAT
+              ", \"seconds\": %.4f, \"mb_per_s\": %.1f, \"peak_rss_kib\": %ld, "
+              "\"cpu_s\": %.4f}\n",
+              CONTENDER, bench.bytes, seconds, bench.bytes / 1e6 / seconds, bench_hwm_kib (),
+              bench.cpu1 - bench.cpu0);
+      break;
+
+    case BENCH_MODE_PAUSE:
+      {
+        guint64 read0;
+        guint64 read1;
+
+        bench.total = 1;
+        start_next (&bench);
+        g_main_loop_run (bench.loop);
+
+        if (bench.error != NULL)
+          bench_fail (&bench.args, CONTENDER, bench.error);
+        read0 = bench_sockstat_read (&bench.stat_at_pause) - bench.args.head_bytes;
+        read1 = bench_sockstat_read (&bench.stat_end) - bench.args.head_bytes;
+        printf ("{\"contender\": \"%s\", \"mode\": \"pause\", \"pause_s\": %.1f, "
+                "\"delivered_at_pause\": %" G_GUINT64_FORMAT ", "
+                "\"delivered_during_pause\": %" G_GINT64_FORMAT ", "
+                "\"read_at_pause\": %" G_GUINT64_FORMAT ", "
+                "\"held_at_pause\": %" G_GINT64_FORMAT ", \"held_end\": %" G_GINT64_FORMAT ", "
+                "\"server_sent_during_pause\": %" G_GINT64_FORMAT ", "
+                "\"kernel_buffered_end\": %" G_GUINT64_FORMAT ", "
+                "\"rss_at_pause_kib\": %ld, \"rss_growth_kib\": %ld, \"connections_seen\": %d, "
+                "\"resumed\": %s}\n",
+                CONTENDER, bench.args.pause_s, bench.delivered_at_pause,
+                (gint64) (bench.delivered_end - bench.delivered_at_pause), read0,
+                (gint64) (read0 - bench.delivered_at_pause),
+                (gint64) (read1 - bench.delivered_end),
+                (gint64) (bench.stat_end.server_bytes_acked - bench.stat_at_pause.server_bytes_acked),
+                bench.stat_end.client_recv_queue + bench.stat_end.server_send_queue,
+                bench.rss_at_pause, bench.rss_end - bench.rss_at_pause,
+                bench.stat_at_pause.n_client, bench.resumed_ok ? "true" : "false");
+        break;
+      }
+
+    case BENCH_MODE_RESUME_LATENCY:
+    case BENCH_MODE_ABORT_LATENCY:
+      {
+        gboolean resume = bench.args.mode == BENCH_MODE_RESUME_LATENCY;
+        long n;
+        double p50;
+        double p99;
+        double max;
+
+        bench.total = resume ? 1 : bench.args.requests;
+        start_next (&bench);
+        g_main_loop_run (bench.loop);
+
+        if (bench.error != NULL)
+          bench_fail (&bench.args, CONTENDER, bench.error);
+        n = bench.n_samples;
+        p50 = bench_percentile (bench.samples, n, 50);
+        p99 = bench_percentile (bench.samples, n, 99);
+        max = bench_percentile (bench.samples, n, 100);
+        printf ("{\"contender\": \"%s\", \"mode\": \"%s\", \"samples\": %ld, "
+                "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
+                CONTENDER, bench.args.mode_name, n, p50, p99, max);
+        if (!resume)
+          printf (", \"closed\": %ld", bench.n_closed);
+        printf ("}\n");
+        break;
+      }
+
+    case BENCH_MODE_MANY_PAUSED:
+      {
+        BenchArgs saved = bench.args;
+        BenchSockStat stat;
+        long rss_after;
+        gint64 held;
+
+        /* one whole download first, so that "before" includes the code */
+        bench.args.mode = BENCH_MODE_STREAM;
+        bench.total = 1;
+        start_next (&bench);
+        g_main_loop_run (bench.loop);
+        bench.warmup_bytes = bench.bytes;
+        bench.args = saved;
+        bench.started = 0;
+        g_clear_pointer (&bench.error, g_free);
+
+        bench.rss_before = bench_rss_kib ();
+        bench.total = bench.args.requests;
+        for (long i = 0; i < bench.args.requests; i++)
+          start_next (&bench);
+        g_main_loop_run (bench.loop);
+        if (bench.error != NULL)
+          bench_fail (&bench.args, CONTENDER, bench.error);
+
+        for (int i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
+          ;
+        rss_after = bench_rss_kib ();
+        bench_sockstat (bench.args.port, &stat);
+        held = (gint64) bench_sockstat_read (&stat)
+               - (gint64) bench.args.head_bytes * (bench.args.requests + 1)
+               - (gint64) bench.warmup_bytes - (gint64) bench.delivered_total;
+        printf ("{\"contender\": \"%s\", \"mode\": \"many-paused\", \"requests\": %ld, "
+                "\"rss_before_kib\": %ld, \"rss_after_kib\": %ld, \"bytes_per_request\": %.0f, "
+                "\"delivered_per_request\": %.0f, \"held_per_request\": %.0f, "
+                "\"connections_seen\": %d}\n",
+                CONTENDER, bench.args.requests, bench.rss_before, rss_after,
+                (rss_after - bench.rss_before) * 1024.0 / bench.args.requests,
+                (double) bench.delivered_total / bench.args.requests,
+                (double) held / bench.args.requests, stat.n_client);
+        fflush (stdout);
+        _exit (0);
+      }
+    }
+
+  fflush (stdout);
+  return 0;
+}
