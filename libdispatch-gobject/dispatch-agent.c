@@ -55,6 +55,7 @@ struct _DispatchAgent
   GObject          parent_instance;
 
   SoupSession     *session;
+  DispatchOriginCache *origins;
   GMainContext    *context;  /* where the agent was created */
   GError          *config_error;
   DispatchExchangeConfig config;
@@ -239,7 +240,7 @@ dispatch_agent_constructed (GObject *object)
                                 "max-conns", self->max_connections,
                                 "max-conns-per-host", self->connections,
                                 "timeout", 0,
-                                "idle-timeout", (self->keep_alive_timeout + 999) / 1000,
+                                "idle-timeout", self->keep_alive_timeout / 1000 + (self->keep_alive_timeout % 1000 != 0),
                                 "proxy-resolver", resolver,
                                 "local-address", local,
                                 "remote-connectable", remote,
@@ -252,10 +253,10 @@ dispatch_agent_constructed (GObject *object)
    * of proxy-uri (origins cannot carry credentials, and nobody answers
    * SoupMessage::authenticate, so it never acts for them). */
   soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
-  if (!proxy_uri_has_credentials (self->proxy_uri))
-    soup_session_remove_feature_by_type (self->session, SOUP_TYPE_AUTH_MANAGER);
+  self->config.proxy_auth = proxy_uri_has_credentials (self->proxy_uri);
 
   self->config.session = self->session;
+  self->config.origins = self->origins;
   self->config.connect_timeout = self->connect_timeout;
   self->config.headers_timeout = self->headers_timeout;
   self->config.body_timeout = self->body_timeout;
@@ -269,6 +270,17 @@ dispatch_agent_constructed (GObject *object)
   self->config.via_proxy = resolver != NULL;
 }
 
+static gboolean
+release_session_cb (gpointer data)
+{
+  SoupSession *session = data;
+
+  soup_session_abort (session);
+  g_object_unref (session);
+
+  return G_SOURCE_REMOVE;
+}
+
 static void
 dispatch_agent_finalize (GObject *object)
 {
@@ -276,12 +288,14 @@ dispatch_agent_finalize (GObject *object)
 
   g_assert (g_queue_is_empty (&self->in_flight));
 
+  /* The last reference may go in another thread (an exchange's, when its
+   * request ends there); libsoup wants its session torn down where it was
+   * made. */
   if (self->session != NULL)
-    {
-      soup_session_abort (self->session);
-      g_clear_object (&self->session);
-    }
+    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT,
+                                release_session_cb, g_steal_pointer (&self->session), NULL);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->origins, _dispatch_origin_cache_free);
   g_clear_error (&self->config_error);
   g_clear_error (&self->destroy_reason);
   g_clear_pointer (&self->close_tasks, g_ptr_array_unref);
@@ -749,6 +763,7 @@ static void
 dispatch_agent_init (DispatchAgent *self)
 {
   g_mutex_init (&self->mutex);
+  self->origins = _dispatch_origin_cache_new ();
   self->connections = 16;
   self->max_connections = 256;
   self->keep_alive_timeout = 4000;
@@ -794,9 +809,59 @@ return_tasks (GPtrArray *tasks)
     return;
 
   for (guint i = 0; i < tasks->len; i++)
-    g_task_return_boolean (g_ptr_array_index (tasks, i), TRUE);
+    {
+      GTask *task = g_ptr_array_index (tasks, i);
+      GSource *cancelled = g_task_get_task_data (task);
+
+      if (cancelled != NULL)
+        g_source_destroy (cancelled);
+      g_task_return_boolean (task, TRUE);
+    }
 
   g_ptr_array_unref (tasks);
+}
+
+/* A waiter's cancellable fired: it stops waiting (the agent goes on
+ * closing). Being in the list is the token that the task returns once. */
+static gboolean
+waiter_cancelled_cb (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;
+  DispatchAgent *self = g_task_get_source_object (task);
+  gboolean removed = FALSE;
+
+  g_mutex_lock (&self->mutex);
+  if (self->close_tasks != NULL)
+    removed = g_ptr_array_remove (self->close_tasks, task);
+  if (!removed && self->destroy_tasks != NULL)
+    removed = g_ptr_array_remove (self->destroy_tasks, task);
+  g_mutex_unlock (&self->mutex);
+
+  if (removed)
+    g_task_return_error_if_cancelled (task);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* With the mutex held: @task completes when nothing is in flight. */
+static void
+add_waiter (GPtrArray **waiters,
+            GTask      *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (*waiters == NULL)
+    *waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (*waiters, g_object_ref (task));
+
+  if (cancellable != NULL)
+    {
+      g_autoptr(GSource) cancelled = g_cancellable_source_new (cancellable);
+
+      g_task_set_task_data (task, g_source_ref (cancelled), (GDestroyNotify) g_source_unref);
+      g_task_attach_source (task, cancelled, (GSourceFunc) waiter_cancelled_cb);
+    }
 }
 
 /* Dispatch context of the exchange: it delivered its terminal callback. */
@@ -879,13 +944,11 @@ dispatch_agent_close_async (DispatchDispatcher  *dispatcher,
   g_mutex_lock (&self->mutex);
   destroyed = self->destroyed;
   newly_closed = !self->closed;
-  self->closed = TRUE;
+  g_atomic_int_set (&self->closed, TRUE);
   idle = g_queue_is_empty (&self->in_flight);
   if (!destroyed && !idle)
     {
-      if (self->close_tasks == NULL)
-        self->close_tasks = g_ptr_array_new_with_free_func (g_object_unref);
-      g_ptr_array_add (self->close_tasks, g_object_ref (task));
+      add_waiter (&self->close_tasks, task);
     }
   g_mutex_unlock (&self->mutex);
 
@@ -905,6 +968,7 @@ dispatch_agent_close_finish (DispatchDispatcher  *dispatcher,
                              GError             **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, dispatcher), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, dispatch_agent_close_async), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -931,8 +995,8 @@ dispatch_agent_destroy_async (DispatchDispatcher  *dispatcher,
   g_mutex_lock (&self->mutex);
   newly_destroyed = !self->destroyed;
   newly_closed = !self->closed;
-  self->destroyed = TRUE;
-  self->closed = TRUE;
+  g_atomic_int_set (&self->destroyed, TRUE);
+  g_atomic_int_set (&self->closed, TRUE);
   if (newly_destroyed)
     self->destroy_reason = reason ? g_error_copy (reason)
                                   : g_error_new_literal (DISPATCH_ERROR, DISPATCH_ERROR_DESTROYED,
@@ -942,9 +1006,7 @@ dispatch_agent_destroy_async (DispatchDispatcher  *dispatcher,
   idle = g_queue_is_empty (&self->in_flight);
   if (!idle)
     {
-      if (self->destroy_tasks == NULL)
-        self->destroy_tasks = g_ptr_array_new_with_free_func (g_object_unref);
-      g_ptr_array_add (self->destroy_tasks, g_object_ref (task));
+      add_waiter (&self->destroy_tasks, task);
     }
   g_mutex_unlock (&self->mutex);
 
@@ -977,6 +1039,7 @@ dispatch_agent_destroy_finish (DispatchDispatcher  *dispatcher,
                                GError             **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, dispatcher), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, dispatch_agent_destroy_async), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -1175,7 +1238,7 @@ DEFINE_GETTER (GTlsDatabase *, tls_database, NULL)
  *
  * Gets [property@Dispatch.Agent:ca-file].
  *
- * Returns: (nullable) (type filename): [property@Dispatch.Agent:ca-file]
+ * Returns: (nullable): [property@Dispatch.Agent:ca-file]
  *
  * Since: 0.1
  */
@@ -1223,7 +1286,7 @@ DEFINE_GETTER (const char *, local_address, NULL)
  *
  * Gets [property@Dispatch.Agent:socket-path].
  *
- * Returns: (nullable) (type filename): [property@Dispatch.Agent:socket-path]
+ * Returns: (nullable): [property@Dispatch.Agent:socket-path]
  *
  * Since: 0.1
  */

@@ -10,6 +10,7 @@
 #include "dispatch-handler.h"
 #include "dispatch-request.h"
 #include "dispatch-request-controller.h"
+#include "dispatch-util-private.h"
 
 G_BEGIN_DECLS
 
@@ -19,6 +20,7 @@ typedef struct _DispatchExchange DispatchExchange;
 typedef struct
 {
   SoupSession     *session;
+  DispatchOriginCache *origins;  /* owned by the agent, which outlives us */
   guint            connect_timeout;
   guint            headers_timeout;
   guint            body_timeout;
@@ -30,6 +32,7 @@ typedef struct
   guint            allow_h2 : 1;
   guint            via_proxy : 1;
   guint            accept_any_certificate : 1;
+  guint            proxy_auth : 1;
 } DispatchExchangeConfig;
 
 /* Called in the dispatch context once the terminal callback is delivered.

@@ -59,7 +59,6 @@ struct _DispatchExchange
   DispatchRequest           *request;
   DispatchHandler           *handler;
   DispatchRequestController *controller;
-  GCancellable              *cancellable;  /* the controller's */
   /* Passed to soup_session_send_async() and only ever cancelled here, in
    * the dispatch context, before the response head arrived: libsoup 3.2
    * crashes if the send task is cancelled after it created the body
@@ -79,6 +78,7 @@ struct _DispatchExchange
   GBytes                    *held;
 
   gint64                     deadline[N_TIMERS];  /* monotonic µs, 0 = off */
+  gint64                     scheduled;  /* ready time last given, -1 none */
   guint                      timeout_ms[N_TIMERS];
 
   gint64                     max_response_size;   /* -1 = unlimited */
@@ -88,8 +88,6 @@ struct _DispatchExchange
   GList                      link;  /* in the owner's in-flight list */
 
   guint                      send_pending : 1;
-  guint                      got_headers : 1;
-  guint                      read_pending : 1;  /* fallback async read */
   guint                      pumping : 1;
   guint                      yielded : 1;
 };
@@ -110,6 +108,8 @@ static const char * const timer_names[N_TIMERS] = {
 
 static void exchange_drive (gpointer data);
 static void exchange_pump  (DispatchExchange *self);
+static void install_hooks  (void);
+static void message_unbind (DispatchExchange *self);
 
 static DispatchExchange *
 exchange_ref (DispatchExchange *self)
@@ -128,11 +128,7 @@ exchange_unref (DispatchExchange *self)
   g_assert (self->body == NULL);
   g_assert (self->held == NULL);
 
-  if (self->msg != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (self->msg, self);
-      g_object_unref (self->msg);
-    }
+  g_clear_object (&self->msg);
   g_clear_error (&self->rejection);
   g_clear_object (&self->send_cancellable);
   g_clear_object (&self->config.session);
@@ -145,8 +141,8 @@ exchange_unref (DispatchExchange *self)
   g_free (self);
 }
 
-static int
-resolve_timeout (int  request_value,
+static guint
+resolve_timeout (int   request_value,
                  guint agent_value)
 {
   return request_value >= 0 ? (guint) request_value : agent_value;
@@ -163,6 +159,8 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
   DispatchExchange *self = g_new0 (DispatchExchange, 1);
   gint64 max_size;
 
+  install_hooks ();
+
   self->ref_count = 1;
   self->phase = PHASE_QUEUED;
   self->config = *config;
@@ -176,7 +174,6 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
   self->done = done;
   self->link.data = self;
   self->controller = _dispatch_request_controller_new (context, exchange_drive, self);
-  self->cancellable = dispatch_request_controller_get_cancellable (self->controller);
 
   self->timeout_ms[TIMER_TOTAL] =
     resolve_timeout (dispatch_request_get_timeout (request), config->timeout);
@@ -218,6 +215,7 @@ _dispatch_exchange_start (DispatchExchange *self)
 {
   /* The first run of the controller's source starts the request, from the
    * main loop of the dispatch context, never inside dispatch(). */
+  self->scheduled = 0;
   _dispatch_request_controller_schedule (self->controller, 0);
 }
 
@@ -248,7 +246,12 @@ reschedule (DispatchExchange *self)
   if (self->yielded)
     next = 0;
 
-  _dispatch_request_controller_schedule (self->controller, next);
+  /* setting a ready time takes the context's lock: only on change */
+  if (next != self->scheduled)
+    {
+      self->scheduled = next;
+      _dispatch_request_controller_schedule (self->controller, next);
+    }
 }
 
 /* Terminal paths */
@@ -286,12 +289,15 @@ finish (DispatchExchange *self,
   close_body (self);
 
   /* Still connecting or waiting for the head: stop libsoup (this drops the
-   * connection). Once the head is in, send_cb closes the stream instead. */
-  if (self->send_pending && !self->got_headers)
+   * connection). Once the head is in (libsoup sets the final status just
+   * before it makes the body stream), send_cb closes the stream instead. */
+  if (self->send_pending &&
+      (soup_message_get_status (self->msg) < 200 ||
+       soup_message_get_status (self->msg) == SOUP_STATUS_MISDIRECTED_REQUEST))
     g_cancellable_cancel (self->send_cancellable);
 
   if (self->msg != NULL)
-    g_signal_handlers_disconnect_by_data (self->msg, self);
+    message_unbind (self);
 
   /* Mark the controller finished first: abort(), pause() and resume()
    * called from the terminal callback are no-ops, and waiters wake. */
@@ -443,15 +449,6 @@ on_wrote_body (SoupMessage *msg,
 }
 
 static void
-on_got_headers (SoupMessage *msg,
-                gpointer     user_data)
-{
-  DispatchExchange *self = user_data;
-
-  self->got_headers = TRUE;
-}
-
-static void
 on_got_informational (SoupMessage *msg,
                       gpointer     user_data)
 {
@@ -462,7 +459,7 @@ on_got_informational (SoupMessage *msg,
       _dispatch_request_controller_get_pending_error (self->controller) != NULL)
     return;
 
-  headers = _dispatch_headers_new_from_soup (soup_message_get_response_headers (msg), NULL);
+  headers = _dispatch_headers_copy_from_soup (soup_message_get_response_headers (msg));
 
   if (self->deadline[TIMER_HEADERS] != 0)
     {
@@ -500,6 +497,121 @@ on_accept_certificate (SoupMessage          *msg,
   g_debug ("accepting an unverified TLS certificate (flags 0x%x): "
            "reject-unauthorized is FALSE", errors);
   return TRUE;
+}
+
+/* libsoup signals reach exchanges through emission hooks installed once,
+ * not through handlers connected to every message: connecting and
+ * disconnecting four closures per request cost more than the rest of the
+ * dispatch layer (PERFORMANCE-NOTES.md). A message is bound to its
+ * exchange in a table; messages of other libsoup users are not in it and
+ * are passed over. Emissions happen in the message's context, which is the
+ * exchange's dispatch context. */
+typedef enum {
+  HOOK_NETWORK_EVENT,
+  HOOK_WROTE_BODY,
+  HOOK_GOT_INFORMATIONAL,
+  HOOK_RESTARTED,
+} Hook;
+
+/* message -> exchange; a plain table under a mutex is cheaper than
+ * qdata (whose bit lock and list walk showed up per emission) */
+static GMutex      bound_mutex;
+static GHashTable *bound_messages;
+
+static DispatchExchange *
+lookup_exchange (SoupMessage *msg)
+{
+  DispatchExchange *self;
+
+  g_mutex_lock (&bound_mutex);
+  self = g_hash_table_lookup (bound_messages, msg);
+  g_mutex_unlock (&bound_mutex);
+
+  return self;
+}
+
+static gboolean
+message_hook (GSignalInvocationHint *hint,
+              guint                  n_params,
+              const GValue          *params,
+              gpointer               data)
+{
+  SoupMessage *msg = g_value_get_object (&params[0]);
+  DispatchExchange *self = lookup_exchange (msg);
+
+  if (self == NULL)
+    return TRUE;
+
+  switch ((Hook) GPOINTER_TO_UINT (data))
+    {
+    case HOOK_NETWORK_EVENT:
+      on_network_event (msg, g_value_get_enum (&params[1]), g_value_get_object (&params[2]), self);
+      break;
+
+    case HOOK_WROTE_BODY:
+      on_wrote_body (msg, self);
+      break;
+
+    case HOOK_GOT_INFORMATIONAL:
+      on_got_informational (msg, self);
+      break;
+
+    case HOOK_RESTARTED:
+      on_restarted (msg, self);
+      break;
+
+    default:
+      g_assert_not_reached ();
+    }
+
+  return TRUE;
+}
+
+static void
+install_hooks (void)
+{
+  static gsize installed;
+
+  if (g_once_init_enter (&installed))
+    {
+      static const struct { const char *name; Hook hook; } hooks[] = {
+        { "network-event", HOOK_NETWORK_EVENT },
+        { "wrote-body", HOOK_WROTE_BODY },
+        { "got-informational", HOOK_GOT_INFORMATIONAL },
+        { "restarted", HOOK_RESTARTED },
+      };
+      gpointer klass = g_type_class_ref (SOUP_TYPE_MESSAGE);
+
+      bound_messages = g_hash_table_new (NULL, NULL);
+      for (guint i = 0; i < G_N_ELEMENTS (hooks); i++)
+        g_signal_add_emission_hook (g_signal_lookup (hooks[i].name, SOUP_TYPE_MESSAGE), 0,
+                                    message_hook, GUINT_TO_POINTER (hooks[i].hook), NULL);
+      g_type_class_unref (klass);
+      g_once_init_leave (&installed, 1);
+    }
+}
+
+static void
+message_bind (DispatchExchange *self)
+{
+  g_mutex_lock (&bound_mutex);
+  g_hash_table_insert (bound_messages, self->msg, self);
+  g_mutex_unlock (&bound_mutex);
+
+  if (self->config.accept_any_certificate)
+    g_signal_connect (self->msg, "accept-certificate", G_CALLBACK (on_accept_certificate), self);
+}
+
+/* Nothing reaches the exchange from its message after this. */
+static void
+message_unbind (DispatchExchange *self)
+{
+  g_mutex_lock (&bound_mutex);
+  g_hash_table_remove (bound_messages, self->msg);
+  g_mutex_unlock (&bound_mutex);
+
+  if (self->config.accept_any_certificate)
+    g_signal_handlers_disconnect_by_func (self->msg, on_accept_certificate, self);
 }
 
 /* Response */
@@ -550,13 +662,28 @@ send_cb (GObject      *source_object,
   self->deadline[TIMER_CONNECT] = 0;
   self->deadline[TIMER_HEADERS] = 0;
   self->body = g_steal_pointer (&stream);
-  if (G_IS_POLLABLE_INPUT_STREAM (self->body) &&
-      g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (self->body)))
-    self->pollable = G_POLLABLE_INPUT_STREAM (self->body);
+
+  /* Every body stream of libsoup 3.2 polls (SoupClientInputStream, the
+   * HTTP/2 one, GMemoryInputStream); the pump relies on it. */
+  if (!G_IS_POLLABLE_INPUT_STREAM (self->body) ||
+      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (self->body)))
+    {
+      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_NOT_SUPPORTED,
+                               "libsoup returned a body stream that cannot poll (%s)",
+                               G_OBJECT_TYPE_NAME (self->body)));
+      exchange_unref (self);
+      return;
+    }
+  self->pollable = G_POLLABLE_INPUT_STREAM (self->body);
 
   status = soup_message_get_status (self->msg);
   response_headers = soup_message_get_response_headers (self->msg);
-  headers = _dispatch_headers_new_from_soup (response_headers, &header_size);
+  /* Copied when first read, except with HTTP/2, where libsoup 3.2 appends
+   * trailers to these same headers while the body is read. */
+  if (self->config.allow_h2)
+    headers = _dispatch_headers_copy_from_soup (response_headers);
+  else
+    headers = _dispatch_headers_new_from_soup (response_headers);
 
   /* A 407 to an https request through a proxy is the proxy refusing the
    * CONNECT tunnel, not the origin's answer. */
@@ -570,7 +697,9 @@ send_cb (GObject      *source_object,
       return;
     }
 
-  if (header_size > self->config.max_header_size)
+  /* libsoup 3.2 itself refuses a head over 64 KiB; below that, count. */
+  if (self->config.max_header_size < 64 * 1024 &&
+      (header_size = _dispatch_headers_wire_size (response_headers)) > self->config.max_header_size)
     {
       fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_HEADERS_OVERFLOW,
                                "response header section of %" G_GSIZE_FORMAT " bytes "
@@ -624,7 +753,9 @@ wait_readable (DispatchExchange *self)
 {
   g_assert (self->read_source == NULL);
 
-  self->read_source = g_pollable_input_stream_create_source (self->pollable, self->cancellable);
+  /* No cancellable: an abort reaches the exchange through the
+   * controller's source, and finishing destroys this source. */
+  self->read_source = g_pollable_input_stream_create_source (self->pollable, NULL);
   g_source_set_static_name (self->read_source, "[dispatch] body");
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (read_ready_cb),
                          exchange_ref (self), (GDestroyNotify) exchange_unref);
@@ -633,25 +764,6 @@ wait_readable (DispatchExchange *self)
   arm_timer (self, TIMER_BODY);
 }
 
-static void
-read_async_cb (GObject      *source_object,
-               GAsyncResult *result,
-               gpointer      user_data);
-
-/* Fallback for streams that cannot poll (not seen with libsoup 3.2, whose
- * body streams are pollable): one read_bytes_async at a time. */
-static void
-read_async (DispatchExchange *self)
-{
-  self->read_pending = TRUE;
-  g_input_stream_read_bytes_async (self->body, DISPATCH_READ_BUFFER_SIZE, G_PRIORITY_DEFAULT,
-                                   self->cancellable, read_async_cb, exchange_ref (self));
-  arm_timer (self, TIMER_BODY);
-}
-
-/* Hands a chunk that passed the size checks to the handler, unless a
- * pause (maybe from another thread) has taken effect since it was read:
- * then it is held, and delivered first on resume. */
 static gboolean
 deliver_checked (DispatchExchange *self,
                  GBytes           *chunk)
@@ -712,62 +824,16 @@ end_of_body (DispatchExchange *self)
 }
 
 static void
-read_async_cb (GObject      *source_object,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  DispatchExchange *self = user_data;
-  g_autoptr(GBytes) chunk = NULL;
-  GError *error = NULL;
-
-  chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source_object), result, &error);
-
-  self->read_pending = FALSE;
-
-  if (self->phase != PHASE_BODY)
-    {
-      g_clear_error (&error);
-      exchange_unref (self);
-      return;
-    }
-
-  self->deadline[TIMER_BODY] = 0;
-
-  if (chunk == NULL)
-    fail_transport (self, error);
-  else if (g_bytes_get_size (chunk) == 0)
-    end_of_body (self);
-  else if (deliver (self, chunk))
-    {
-      exchange_pump (self);
-      reschedule (self);
-    }
-
-  exchange_unref (self);
-}
-
-static void
 exchange_pump (DispatchExchange *self)
 {
   guint8 *buffer;
 
-  if (self->phase != PHASE_BODY || self->pumping ||
-      self->read_source != NULL || self->read_pending)
+  if (self->phase != PHASE_BODY || self->pumping || self->read_source != NULL)
     return;
 
   self->pumping = TRUE;
   self->yielded = FALSE;
   exchange_ref (self);
-
-  if (self->pollable == NULL)
-    {
-      g_autoptr(GBytes) held = g_steal_pointer (&self->held);
-
-      if (!dispatch_request_controller_get_paused (self->controller) &&
-          (held == NULL || deliver_checked (self, held)))
-        read_async (self);
-      goto out;
-    }
 
   buffer = _dispatch_get_read_buffer ();
 
@@ -804,7 +870,7 @@ exchange_pump (DispatchExchange *self)
 
       n = g_pollable_input_stream_read_nonblocking (self->pollable, buffer,
                                                     DISPATCH_READ_BUFFER_SIZE,
-                                                    self->cancellable, &error);
+                                                    NULL, &error);
       if (n > 0)
         {
           chunk = g_bytes_new (buffer, n);
@@ -829,7 +895,6 @@ exchange_pump (DispatchExchange *self)
         }
     }
 
-out:
   self->pumping = FALSE;
   exchange_unref (self);
 }
@@ -874,7 +939,7 @@ exchange_begin (DispatchExchange *self)
       return;
     }
 
-  self->msg = _dispatch_request_build_message (self->request, &error);
+  self->msg = _dispatch_request_build_message (self->request, self->config.origins, &error);
   if (self->msg == NULL)
     {
       fail (self, error);
@@ -899,16 +964,10 @@ exchange_begin (DispatchExchange *self)
   else
     flags |= SOUP_MESSAGE_NEW_CONNECTION;
   soup_message_set_flags (self->msg, flags);
+  if (!self->config.proxy_auth)
+    soup_message_disable_feature (self->msg, SOUP_TYPE_AUTH_MANAGER);
 
-  g_signal_connect (self->msg, "network-event", G_CALLBACK (on_network_event), self);
-  g_signal_connect (self->msg, "wrote-body", G_CALLBACK (on_wrote_body), self);
-  g_signal_connect (self->msg, "got-informational", G_CALLBACK (on_got_informational), self);
-  g_signal_connect (self->msg, "got-headers", G_CALLBACK (on_got_headers), self);
-  if (dispatch_request_get_body (self->request) != NULL ||
-      dispatch_request_get_body_stream (self->request) != NULL)
-    g_signal_connect (self->msg, "restarted", G_CALLBACK (on_restarted), self);
-  if (self->config.accept_any_certificate)
-    g_signal_connect (self->msg, "accept-certificate", G_CALLBACK (on_accept_certificate), self);
+  message_bind (self);
 
   arm_timer (self, TIMER_TOTAL);
 
@@ -931,10 +990,14 @@ exchange_drive (gpointer data)
   DispatchExchange *self = data;
   gint64 now;
 
+  /* the source cleared its ready time before calling us */
+  self->scheduled = -1;
+
   if (self->phase == PHASE_DONE)
     return;
 
   exchange_ref (self);
+  self->yielded = FALSE;  /* this run is the one the yield asked for */
 
   if (self->phase == PHASE_QUEUED)
     {

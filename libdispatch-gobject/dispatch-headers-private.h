@@ -12,8 +12,9 @@
 G_BEGIN_DECLS
 
 DispatchHeaders *_dispatch_headers_new_read_only_empty (void);
-DispatchHeaders *_dispatch_headers_new_from_soup       (SoupMessageHeaders  *headers,
-                                                        gsize               *out_size);
+DispatchHeaders *_dispatch_headers_new_from_soup       (SoupMessageHeaders  *headers);
+gsize            _dispatch_headers_wire_size           (SoupMessageHeaders  *headers);
+DispatchHeaders *_dispatch_headers_copy_from_soup      (SoupMessageHeaders  *headers);
 void             _dispatch_headers_append_unchecked    (DispatchHeaders     *self,
                                                         const char          *name,
                                                         const char          *value);

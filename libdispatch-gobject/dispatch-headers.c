@@ -49,7 +49,22 @@ struct _DispatchHeaders
   GArray          *entries;
   /* for snapshots: every string lives in this one block */
   char            *block;
+  /* a response head not copied yet (read-only headers are copied on
+   * first use: many handlers never look at them); atomic */
+  SoupMessageHeaders *source;
 };
+
+static void materialize (DispatchHeaders *self);
+
+/* Every reader goes through here. */
+static inline GArray *
+entries_of (DispatchHeaders *self)
+{
+  if G_UNLIKELY (g_atomic_pointer_get (&self->source) != NULL)
+    materialize (self);
+
+  return self->entries;
+}
 
 G_DEFINE_BOXED_TYPE (DispatchHeaders, dispatch_headers,
                      dispatch_headers_ref, dispatch_headers_unref)
@@ -126,7 +141,9 @@ dispatch_headers_unref (DispatchHeaders *self)
 
   if (g_atomic_ref_count_dec (&self->ref_count))
     {
-      g_array_unref (self->entries);
+      if (self->source != NULL)
+        soup_message_headers_unref (self->source);
+      g_clear_pointer (&self->entries, g_array_unref);
       g_free (self->block);
       g_free (self);
     }
@@ -145,16 +162,19 @@ dispatch_headers_unref (DispatchHeaders *self)
 DispatchHeaders *
 dispatch_headers_copy (DispatchHeaders *self)
 {
+  GArray *entries;
   DispatchHeaders *copy;
 
   g_return_val_if_fail (self != NULL, NULL);
 
-  copy = headers_alloc (TRUE, self->entries->len);
+  entries = entries_of (self);
+
+  copy = headers_alloc (TRUE, entries->len);
   copy->unchecked = self->unchecked;
 
-  for (guint i = 0; i < self->entries->len; i++)
+  for (guint i = 0; i < entries->len; i++)
     {
-      const Entry *entry = &g_array_index (self->entries, Entry, i);
+      const Entry *entry = &g_array_index (entries, Entry, i);
       Entry dup = { g_strdup (entry->name), g_strdup (entry->value) };
 
       g_array_append_val (copy->entries, dup);
@@ -343,12 +363,15 @@ const char *
 dispatch_headers_get (DispatchHeaders *self,
                       const char      *name)
 {
+  GArray *entries;
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (name != NULL, NULL);
 
-  for (guint i = self->entries->len; i > 0; i--)
+  entries = entries_of (self);
+
+  for (guint i = entries->len; i > 0; i--)
     {
-      const Entry *entry = &g_array_index (self->entries, Entry, i - 1);
+      const Entry *entry = &g_array_index (entries, Entry, i - 1);
 
       if (g_ascii_strcasecmp (entry->name, name) == 0)
         return entry->value;
@@ -374,15 +397,18 @@ char **
 dispatch_headers_get_all (DispatchHeaders *self,
                           const char      *name)
 {
+  GArray *entries;
   GPtrArray *values;
 
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (name != NULL, NULL);
 
+  entries = entries_of (self);
+
   values = g_ptr_array_new ();
-  for (guint i = 0; i < self->entries->len; i++)
+  for (guint i = 0; i < entries->len; i++)
     {
-      const Entry *entry = &g_array_index (self->entries, Entry, i);
+      const Entry *entry = &g_array_index (entries, Entry, i);
 
       if (g_ascii_strcasecmp (entry->name, name) == 0)
         g_ptr_array_add (values, g_strdup (entry->value));
@@ -406,14 +432,17 @@ dispatch_headers_get_all (DispatchHeaders *self,
 char **
 dispatch_headers_get_names (DispatchHeaders *self)
 {
+  GArray *entries;
   GPtrArray *names;
 
   g_return_val_if_fail (self != NULL, NULL);
 
+  entries = entries_of (self);
+
   names = g_ptr_array_new ();
-  for (guint i = 0; i < self->entries->len; i++)
+  for (guint i = 0; i < entries->len; i++)
     {
-      const Entry *entry = &g_array_index (self->entries, Entry, i);
+      const Entry *entry = &g_array_index (entries, Entry, i);
       gboolean seen = FALSE;
 
       for (guint j = 0; j < names->len && !seen; j++)
@@ -442,7 +471,7 @@ dispatch_headers_get_length (DispatchHeaders *self)
 {
   g_return_val_if_fail (self != NULL, 0);
 
-  return self->entries->len;
+  return entries_of (self)->len;
 }
 
 /**
@@ -460,12 +489,15 @@ const char *
 dispatch_headers_get_name (DispatchHeaders *self,
                            guint            index_)
 {
+  GArray *entries;
   g_return_val_if_fail (self != NULL, NULL);
 
-  if (index_ >= self->entries->len)
+  entries = entries_of (self);
+
+  if (index_ >= entries->len)
     return NULL;
 
-  return g_array_index (self->entries, Entry, index_).name;
+  return g_array_index (entries, Entry, index_).name;
 }
 
 /**
@@ -483,12 +515,15 @@ const char *
 dispatch_headers_get_value (DispatchHeaders *self,
                             guint            index_)
 {
+  GArray *entries;
   g_return_val_if_fail (self != NULL, NULL);
 
-  if (index_ >= self->entries->len)
+  entries = entries_of (self);
+
+  if (index_ >= entries->len)
     return NULL;
 
-  return g_array_index (self->entries, Entry, index_).value;
+  return g_array_index (entries, Entry, index_).value;
 }
 
 /* Private API */
@@ -528,8 +563,8 @@ measure_cb (const char *name,
 
 typedef struct
 {
-  DispatchHeaders *headers;
-  char            *cursor;
+  GArray *entries;
+  char   *cursor;
 } FillData;
 
 static void
@@ -543,42 +578,76 @@ fill_cb (const char *name,
 
   entry.name = data->cursor;
   for (const char *p = name; *p; p++)
-    *data->cursor++ = g_ascii_tolower (*p);
+    *data->cursor++ = (*p >= 'A' && *p <= 'Z') ? *p + ('a' - 'A') : *p;
   *data->cursor++ = '\0';
 
   len = strlen (value) + 1;
   entry.value = memcpy (data->cursor, value, len);
   data->cursor += len;
 
-  g_array_append_val (data->headers->entries, entry);
+  g_array_append_val (data->entries, entry);
 }
 
-/* A read-only snapshot: one allocation for all strings. *out_size is the
- * size of the header section on the wire (name: value CRLF per field). */
+static GMutex materialize_mutex;
+
+/* Copies the response head into one block of lower-cased names and
+ * values. Read-only headers may be shared between threads, so the first
+ * reader does this under a lock and publishes it by clearing source. */
+static void
+materialize (DispatchHeaders *self)
+{
+  g_mutex_lock (&materialize_mutex);
+  if (self->source != NULL)
+    {
+      MeasureData measure = { 0, 0 };
+      FillData fill;
+
+      soup_message_headers_foreach (self->source, measure_cb, &measure);
+      fill.entries = g_array_sized_new (FALSE, FALSE, sizeof (Entry), measure.n_entries);
+      if (measure.n_entries > 0)
+        {
+          self->block = g_malloc (measure.n_bytes);
+          fill.cursor = self->block;
+          soup_message_headers_foreach (self->source, fill_cb, &fill);
+        }
+      self->entries = fill.entries;
+      soup_message_headers_unref (self->source);
+      g_atomic_pointer_set (&self->source, NULL);
+    }
+  g_mutex_unlock (&materialize_mutex);
+}
+
+/* A read-only view of a response head, copied on first use. */
 DispatchHeaders *
-_dispatch_headers_new_from_soup (SoupMessageHeaders *headers,
-                                 gsize              *out_size)
+_dispatch_headers_new_from_soup (SoupMessageHeaders *headers)
+{
+  DispatchHeaders *self = g_new0 (DispatchHeaders, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->read_only = TRUE;
+  self->source = soup_message_headers_ref (headers);
+
+  return self;
+}
+
+/* The size of a header section on the wire: "name: value\r\n" per field. */
+gsize
+_dispatch_headers_wire_size (SoupMessageHeaders *headers)
 {
   MeasureData measure = { 0, 0 };
-  FillData fill;
-  DispatchHeaders *self;
 
   soup_message_headers_foreach (headers, measure_cb, &measure);
+  return measure.n_bytes + 2 * measure.n_entries;
+}
 
-  self = headers_alloc (FALSE, measure.n_entries);
-  self->read_only = TRUE;
+/* A read-only copy made now: for heads whose SoupMessageHeaders libsoup
+ * reuses (1xx heads are cleared right after got-informational). */
+DispatchHeaders *
+_dispatch_headers_copy_from_soup (SoupMessageHeaders *headers)
+{
+  DispatchHeaders *self = _dispatch_headers_new_from_soup (headers);
 
-  if (measure.n_entries > 0)
-    {
-      self->block = g_malloc (measure.n_bytes);
-      fill.headers = self;
-      fill.cursor = self->block;
-      soup_message_headers_foreach (headers, fill_cb, &fill);
-    }
-
-  if (out_size != NULL)
-    *out_size = measure.n_bytes + 2 * measure.n_entries;
-
+  materialize (self);
   return self;
 }
 

@@ -40,7 +40,7 @@ struct _DispatchRequestController
   GObject                   parent_instance;
 
   GMainContext             *context;
-  GCancellable             *cancellable;
+  GCancellable             *cancellable;  /* made on first request; mutex */
   GSource                  *source;
   DispatchControllerDriver  driver;
   gpointer                  driver_data;
@@ -90,6 +90,28 @@ static GSourceFuncs controller_source_funcs = {
   .dispatch = controller_source_dispatch,
 };
 
+static void
+sync_notify (DispatchRequestController *self,
+             gboolean                   paused,
+             gboolean                   aborted)
+{
+  if (paused == self->notified_paused && aborted == self->notified_aborted)
+    return;
+
+  g_object_freeze_notify (G_OBJECT (self));
+  if (paused != self->notified_paused)
+    {
+      self->notified_paused = paused;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAUSED]);
+    }
+  if (aborted != self->notified_aborted)
+    {
+      self->notified_aborted = aborted;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ABORTED]);
+    }
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
 static gboolean
 controller_source_cb (gpointer user_data)
 {
@@ -108,18 +130,7 @@ controller_source_cb (gpointer user_data)
   if (self->driver != NULL)
     self->driver (self->driver_data);
 
-  g_object_freeze_notify (G_OBJECT (self));
-  if (paused != self->notified_paused)
-    {
-      self->notified_paused = paused;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAUSED]);
-    }
-  if (aborted != self->notified_aborted)
-    {
-      self->notified_aborted = aborted;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ABORTED]);
-    }
-  g_object_thaw_notify (G_OBJECT (self));
+  sync_notify (self, paused, aborted);
 
   if (g_atomic_int_get (&self->kicked))
     g_source_set_ready_time (self->source, 0);
@@ -184,7 +195,7 @@ dispatch_request_controller_get_property (GObject    *object,
       break;
 
     case PROP_CANCELLABLE:
-      g_value_set_object (value, self->cancellable);
+      g_value_set_object (value, dispatch_request_controller_get_cancellable (self));
       break;
 
     default:
@@ -243,7 +254,6 @@ dispatch_request_controller_init (DispatchRequestController *self)
 {
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
-  self->cancellable = g_cancellable_new ();
 }
 
 DispatchRequestController *
@@ -280,6 +290,46 @@ _dispatch_request_controller_schedule (DispatchRequestController *self,
     ready_time = 0;
 
   g_source_set_ready_time (self->source, ready_time);
+
+  /* A kick from another thread between the check above and the set would
+   * be overwritten: look again after the set. */
+  if (ready_time != 0 && g_atomic_int_get (&self->kicked))
+    g_source_set_ready_time (self->source, 0);
+}
+
+/* With the mutex held: record @error (taken) as the failure unless there
+ * is one already or the request has ended. Returns TRUE if recorded, with
+ * *cancellable set to the public cancellable to cancel, if any. */
+static gboolean
+record_failure_locked (DispatchRequestController  *self,
+                       GError                     *error,
+                       GCancellable              **cancellable)
+{
+  if (self->pending_error != NULL || g_atomic_int_get (&self->finished))
+    {
+      g_error_free (error);
+      return FALSE;
+    }
+
+  g_atomic_pointer_set (&self->pending_error, error);
+  *cancellable = self->cancellable ? g_object_ref (self->cancellable) : NULL;
+  g_cond_broadcast (&self->cond);
+
+  return TRUE;
+}
+
+/* Without the mutex: cancel and wake the dispatch context. */
+static void
+announce_failure (DispatchRequestController *self,
+                  GCancellable              *cancellable)
+{
+  /* "cancelled" handlers may call back into the controller */
+  if (cancellable != NULL)
+    {
+      g_cancellable_cancel (cancellable);
+      g_object_unref (cancellable);
+    }
+  kick (self);
 }
 
 /* Any thread: record why the request must fail (first caller wins), cancel
@@ -289,27 +339,15 @@ gboolean
 _dispatch_request_controller_fail (DispatchRequestController *self,
                                    GError                    *error)
 {
-  gboolean won = FALSE;
+  GCancellable *cancellable = NULL;
+  gboolean won;
 
-  if (!g_atomic_int_get (&self->finished))
-    {
-      g_mutex_lock (&self->mutex);
-      if (self->pending_error == NULL)
-        {
-          self->pending_error = g_steal_pointer (&error);
-          won = TRUE;
-        }
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->mutex);
-    }
-
-  g_clear_error (&error);
+  g_mutex_lock (&self->mutex);
+  won = record_failure_locked (self, error, &cancellable);
+  g_mutex_unlock (&self->mutex);
 
   if (won)
-    {
-      g_cancellable_cancel (self->cancellable);
-      kick (self);
-    }
+    announce_failure (self, cancellable);
 
   return won;
 }
@@ -317,16 +355,11 @@ _dispatch_request_controller_fail (DispatchRequestController *self,
 const GError *
 _dispatch_request_controller_get_pending_error (DispatchRequestController *self)
 {
-  const GError *error;
-
-  g_mutex_lock (&self->mutex);
-  error = self->pending_error;
-  g_mutex_unlock (&self->mutex);
-
-  return error;
+  return g_atomic_pointer_get (&self->pending_error);
 }
 
-/* Dispatch context only: the terminal callback has been delivered. */
+/* Dispatch context only: the terminal callback is about to be delivered;
+ * from here on abort(), pause() and resume() change nothing. */
 void
 _dispatch_request_controller_finish (DispatchRequestController *self,
                                      const GError              *error)
@@ -337,6 +370,9 @@ _dispatch_request_controller_finish (DispatchRequestController *self,
   g_atomic_int_set (&self->finished, 1);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->mutex);
+
+  /* The source will not run again: notify what it would have. */
+  sync_notify (self, g_atomic_int_get (&self->paused), g_atomic_int_get (&self->aborted));
 
   /* Releases the source's reference on the controller. */
   g_source_destroy (self->source);
@@ -362,12 +398,13 @@ void
 dispatch_request_controller_abort (DispatchRequestController *self,
                                    const GError              *reason)
 {
+  GCancellable *cancellable = NULL;
   GError *error;
+  gboolean won;
 
   g_return_if_fail (DISPATCH_IS_REQUEST_CONTROLLER (self));
 
-  if (g_atomic_int_get (&self->finished) ||
-      !g_atomic_int_compare_and_exchange (&self->aborted, 0, 1))
+  if (g_atomic_int_get (&self->finished))
     return;
 
   if (reason != NULL)
@@ -376,12 +413,24 @@ dispatch_request_controller_abort (DispatchRequestController *self,
     error = g_error_new_literal (DISPATCH_ERROR, DISPATCH_ERROR_ABORTED,
                                  "request aborted");
 
+  /* One critical section, like _finish(): an abort racing the end of the
+   * request either happens wholly before it or not at all. */
   g_mutex_lock (&self->mutex);
+  if (g_atomic_int_get (&self->finished) ||
+      !g_atomic_int_compare_and_exchange (&self->aborted, 0, 1))
+    {
+      g_mutex_unlock (&self->mutex);
+      g_error_free (error);
+      return;
+    }
   self->reason = g_error_copy (error);
+  won = record_failure_locked (self, error, &cancellable);
   g_mutex_unlock (&self->mutex);
 
-  if (!_dispatch_request_controller_fail (self, error))
-    kick (self); /* still notify :aborted */
+  if (won)
+    announce_failure (self, cancellable);
+  else
+    kick (self);  /* a timeout or destroy won; still notify :aborted */
 }
 
 /**
@@ -508,9 +557,27 @@ dispatch_request_controller_get_reason (DispatchRequestController *self)
 GCancellable *
 dispatch_request_controller_get_cancellable (DispatchRequestController *self)
 {
+  GCancellable *cancellable;
+  gboolean cancel = FALSE;
+
   g_return_val_if_fail (DISPATCH_IS_REQUEST_CONTROLLER (self), NULL);
 
-  return self->cancellable;
+  /* Made on demand: the transport does not need it, so most requests never
+   * pay for one. One that is asked for after the request failed is born
+   * cancelled. */
+  g_mutex_lock (&self->mutex);
+  if (self->cancellable == NULL)
+    {
+      self->cancellable = g_cancellable_new ();
+      cancel = self->pending_error != NULL;
+    }
+  cancellable = self->cancellable;
+  g_mutex_unlock (&self->mutex);
+
+  if (cancel)
+    g_cancellable_cancel (cancellable);
+
+  return cancellable;
 }
 
 /**

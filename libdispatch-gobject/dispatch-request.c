@@ -125,7 +125,7 @@ dispatch_request_get_property (GObject    *object,
       break;
 
     case PROP_HEADERS:
-      g_value_set_boxed (value, self->headers);
+      g_value_set_boxed (value, dispatch_request_get_headers (self));
       break;
 
     case PROP_BODY:
@@ -430,7 +430,6 @@ dispatch_request_init (DispatchRequest *self)
 {
   self->method = g_strdup ("GET");
   self->path = g_strdup ("/");
-  self->headers = dispatch_headers_new ();
   self->body_length = -1;
   self->headers_timeout = -1;
   self->body_timeout = -1;
@@ -456,11 +455,23 @@ dispatch_request_new (const char *method,
                       const char *origin,
                       const char *path)
 {
-  return g_object_new (DISPATCH_TYPE_REQUEST,
-                       "method", method ? method : "GET",
-                       "origin", origin,
-                       "path", path ? path : "/",
-                       NULL);
+  DispatchRequest *self = g_object_new (DISPATCH_TYPE_REQUEST, NULL);
+
+  /* Directly, not as construct properties: nothing is listening yet and
+   * this is on every request's path. */
+  if (method != NULL)
+    {
+      g_free (self->method);
+      self->method = g_strdup (method);
+    }
+  self->origin = g_strdup (origin);
+  if (path != NULL)
+    {
+      g_free (self->path);
+      self->path = g_strdup (path);
+    }
+
+  return self;
 }
 
 static void
@@ -507,8 +518,14 @@ void
 dispatch_request_set_method (DispatchRequest *self,
                              const char      *method)
 {
+  gboolean idempotent;
+
   g_return_if_fail (DISPATCH_IS_REQUEST (self));
+
+  idempotent = dispatch_request_get_idempotent (self);
   set_string (self, &self->method, method, PROP_METHOD);
+  if (idempotent != dispatch_request_get_idempotent (self))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IDEMPOTENT]);
 }
 
 /**
@@ -669,6 +686,11 @@ DispatchHeaders *
 dispatch_request_get_headers (DispatchRequest *self)
 {
   g_return_val_if_fail (DISPATCH_IS_REQUEST (self), NULL);
+
+  /* made on first use: many requests carry no headers of their own */
+  if (self->headers == NULL)
+    self->headers = dispatch_headers_new ();
+
   return self->headers;
 }
 
@@ -691,7 +713,7 @@ dispatch_request_set_headers (DispatchRequest *self,
     return;
 
   g_clear_pointer (&self->headers, dispatch_headers_unref);
-  self->headers = headers ? dispatch_headers_copy (headers) : dispatch_headers_new ();
+  self->headers = headers ? dispatch_headers_copy (headers) : NULL;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HEADERS]);
 }
 
@@ -717,7 +739,7 @@ dispatch_request_add_header (DispatchRequest *self,
   g_return_if_fail (name != NULL);
   g_return_if_fail (value != NULL);
 
-  _dispatch_headers_append_unchecked (self->headers, name, value);
+  _dispatch_headers_append_unchecked (dispatch_request_get_headers (self), name, value);
 }
 
 /**
@@ -1123,6 +1145,9 @@ validate_headers (DispatchRequest  *self,
 {
   guint n;
 
+  if (self->headers == NULL)
+    return TRUE;
+
   if (!_dispatch_headers_validate (self->headers, error))
     return FALSE;
 
@@ -1182,9 +1207,10 @@ validate_headers (DispatchRequest  *self,
 }
 
 static gboolean
-validate_full (DispatchRequest  *self,
-               GUri            **out_origin,
-               GError          **error)
+validate_full (DispatchRequest      *self,
+               DispatchOriginCache  *origins,
+               GUri                **out_origin,
+               GError              **error)
 {
   if (!_dispatch_is_token (self->method))
     return invalid (error, "method: “%s” is not a valid HTTP token",
@@ -1193,8 +1219,13 @@ validate_full (DispatchRequest  *self,
   if (g_ascii_strcasecmp (self->method, "CONNECT") == 0)
     return invalid (error, "method: CONNECT is not supported by dispatch");
 
-  if (!validate_origin (self->origin, out_origin, error))
+  if (origins != NULL && self->origin != NULL &&
+      (*out_origin = _dispatch_origin_cache_lookup (origins, self->origin)) != NULL)
+    ;
+  else if (!validate_origin (self->origin, out_origin, error))
     return FALSE;
+  else if (origins != NULL)
+    _dispatch_origin_cache_insert (origins, self->origin, *out_origin);
 
   if (self->path == NULL || self->path[0] != '/')
     return invalid (error, "path: “%s” must start with “/”",
@@ -1236,16 +1267,28 @@ gboolean
 dispatch_request_validate (DispatchRequest  *self,
                            GError          **error)
 {
+  g_autoptr(GUri) origin = NULL;
+
   g_return_val_if_fail (DISPATCH_IS_REQUEST (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return validate_full (self, NULL, error);
+  return validate_full (self, NULL, &origin, error);
 }
 
 gboolean
 _dispatch_request_is_head (DispatchRequest *self)
 {
   return g_strcmp0 (self->method, "HEAD") == 0;
+}
+
+static gboolean
+needs_encoding (const char *target)
+{
+  for (const guint8 *p = (const guint8 *) target; *p; p++)
+    if (*p >= 0x80)
+      return TRUE;
+
+  return FALSE;
 }
 
 static void
@@ -1271,48 +1314,60 @@ append_encoded_target (GString    *out,
  * The path and query go out as given (only bytes from 0x80 are
  * percent-encoded): no dot-segment removal, no unescaping, as undici. */
 SoupMessage *
-_dispatch_request_build_message (DispatchRequest  *self,
-                                 GError          **error)
+_dispatch_request_build_message (DispatchRequest      *self,
+                                 DispatchOriginCache  *origins,
+                                 GError              **error)
 {
   g_autoptr(GUri) origin = NULL;
   g_autoptr(GUri) uri = NULL;
-  g_autoptr(GString) path = NULL;
-  g_autoptr(GString) query = NULL;
-  const char *question;
+  g_autofree char *path_owned = NULL;
+  g_autofree char *query_owned = NULL;
+  const char *path = self->path;
+  const char *query = self->query != NULL && self->query[0] != '\0' ? self->query : NULL;
   SoupMessage *msg;
 
-  if (!validate_full (self, &origin, error))
+  if (!validate_full (self, origins, &origin, error))
     return NULL;
 
-  path = g_string_sized_new (64);
-  query = g_string_new (NULL);
-  question = strchr (self->path, '?');
-  if (question != NULL)
+  /* The common case (ASCII path without a query of its own) is used as it
+   * is; otherwise split off the path's query and encode high bytes. */
+  if (needs_encoding (path) || strchr (path, '?') != NULL ||
+      (query != NULL && needs_encoding (query)))
     {
-      g_autofree char *bare = g_strndup (self->path, question - self->path);
+      const char *question = strchr (self->path, '?');
+      GString *p = g_string_sized_new (64);
+      GString *q = g_string_new (NULL);
 
-      append_encoded_target (path, bare);
-      append_encoded_target (query, question + 1);
-    }
-  else
-    append_encoded_target (path, self->path);
+      if (question != NULL)
+        {
+          g_autofree char *bare = g_strndup (self->path, question - self->path);
 
-  if (self->query != NULL && self->query[0] != '\0')
-    {
-      if (query->len > 0)
-        g_string_append_c (query, '&');
-      append_encoded_target (query, self->query);
+          append_encoded_target (p, bare);
+          append_encoded_target (q, question + 1);
+        }
+      else
+        append_encoded_target (p, self->path);
+
+      if (query != NULL)
+        {
+          if (q->len > 0)
+            g_string_append_c (q, '&');
+          append_encoded_target (q, query);
+        }
+
+      path = path_owned = g_string_free (p, FALSE);
+      query = (question != NULL || q->len > 0) ? (query_owned = g_string_free (q, FALSE))
+                                               : (g_string_free (q, TRUE), NULL);
     }
 
   uri = g_uri_build (SOUP_HTTP_URI_FLAGS,
                      g_uri_get_scheme (origin), NULL,
                      g_uri_get_host (origin), g_uri_get_port (origin),
-                     path->str,
-                     question != NULL || query->len > 0 ? query->str : NULL,
-                     NULL);
+                     path, query, NULL);
 
   msg = soup_message_new_from_uri (self->method, uri);
-  _dispatch_headers_apply_to_soup (self->headers, soup_message_get_request_headers (msg));
+  if (self->headers != NULL)
+    _dispatch_headers_apply_to_soup (self->headers, soup_message_get_request_headers (msg));
 
   if (self->body != NULL)
     soup_message_set_request_body_from_bytes (msg, NULL, self->body);

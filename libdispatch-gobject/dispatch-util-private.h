@@ -14,13 +14,23 @@ G_BEGIN_DECLS
 /* Size of the per-thread read buffer the body pump reads into. */
 #define DISPATCH_READ_BUFFER_SIZE (256 * 1024)
 
+/* Validated origins (scheme, host, port) by their string, so that a
+ * dispatch to a known origin skips parsing it. Thread-safe, bounded. */
+typedef struct _DispatchOriginCache DispatchOriginCache;
+
+DispatchOriginCache *_dispatch_origin_cache_new    (void);
+void                 _dispatch_origin_cache_free   (DispatchOriginCache *cache);
+GUri                *_dispatch_origin_cache_lookup (DispatchOriginCache *cache,
+                                                    const char          *origin);
+void                 _dispatch_origin_cache_insert (DispatchOriginCache *cache,
+                                                    const char          *origin,
+                                                    GUri                *uri);
+
 gboolean  _dispatch_is_token              (const char   *str);
-gboolean  _dispatch_header_value_is_valid (const char   *value);
 gboolean  _dispatch_check_header          (const char   *name,
                                            const char   *value,
                                            GError      **error);
 guint8   *_dispatch_get_read_buffer       (void);
 GError   *_dispatch_error_from_transport  (const GError *error);
-char     *_dispatch_describe_error        (const GError *error);
 
 G_END_DECLS

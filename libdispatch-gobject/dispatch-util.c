@@ -46,8 +46,8 @@ _dispatch_is_token (const char *str)
   return TRUE;
 }
 
-gboolean
-_dispatch_header_value_is_valid (const char *value)
+static gboolean
+header_value_is_valid (const char *value)
 {
   if (value == NULL)
     return FALSE;
@@ -76,7 +76,7 @@ _dispatch_check_header (const char  *name,
       return FALSE;
     }
 
-  if (!_dispatch_header_value_is_valid (value))
+  if (!header_value_is_valid (value))
     {
       g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_INVALID_ARGUMENT,
                    "header: value of “%s” contains CR or LF", name);
@@ -111,8 +111,8 @@ _dispatch_get_read_buffer (void)
   return buffer;
 }
 
-char *
-_dispatch_describe_error (const GError *error)
+static char *
+describe_error (const GError *error)
 {
   return g_strdup_printf ("%s (%s %d)",
                           error->message,
@@ -126,7 +126,7 @@ _dispatch_describe_error (const GError *error)
 GError *
 _dispatch_error_from_transport (const GError *error)
 {
-  g_autofree char *detail = _dispatch_describe_error (error);
+  g_autofree char *detail = describe_error (error);
   DispatchError code = DISPATCH_ERROR_SOCKET;
   const char *what = "connection failed";
 
@@ -151,8 +151,8 @@ _dispatch_error_from_transport (const GError *error)
           break;
 
         default:
-          code = DISPATCH_ERROR_PARSE;
-          what = "HTTP protocol error";
+          /* too many restarts or redirects, a message queued twice */
+          what = "HTTP exchange failed";
           break;
         }
     }
@@ -195,7 +195,7 @@ _dispatch_error_from_transport (const GError *error)
           break;
 
         case G_IO_ERROR_TIMED_OUT:
-          code = DISPATCH_ERROR_TIMEOUT;
+          /* our own timers carry their own codes; this is the kernel's */
           what = "socket timed out";
           break;
 
@@ -205,4 +205,63 @@ _dispatch_error_from_transport (const GError *error)
     }
 
   return g_error_new (DISPATCH_ERROR, code, "%s: %s", what, detail);
+}
+
+/* Origin cache */
+
+#define ORIGIN_CACHE_MAX 256
+
+struct _DispatchOriginCache
+{
+  GMutex      mutex;
+  GHashTable *table;  /* origin string -> GUri */
+};
+
+DispatchOriginCache *
+_dispatch_origin_cache_new (void)
+{
+  DispatchOriginCache *cache = g_new0 (DispatchOriginCache, 1);
+
+  g_mutex_init (&cache->mutex);
+  cache->table = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                        g_free, (GDestroyNotify) g_uri_unref);
+
+  return cache;
+}
+
+void
+_dispatch_origin_cache_free (DispatchOriginCache *cache)
+{
+  g_hash_table_unref (cache->table);
+  g_mutex_clear (&cache->mutex);
+  g_free (cache);
+}
+
+GUri *
+_dispatch_origin_cache_lookup (DispatchOriginCache *cache,
+                               const char          *origin)
+{
+  GUri *uri;
+
+  g_mutex_lock (&cache->mutex);
+  uri = g_hash_table_lookup (cache->table, origin);
+  if (uri != NULL)
+    g_uri_ref (uri);
+  g_mutex_unlock (&cache->mutex);
+
+  return uri;
+}
+
+void
+_dispatch_origin_cache_insert (DispatchOriginCache *cache,
+                               const char          *origin,
+                               GUri                *uri)
+{
+  g_mutex_lock (&cache->mutex);
+  /* An agent talks to a handful of origins; one that sees many just
+   * starts over rather than growing without bound. */
+  if (g_hash_table_size (cache->table) >= ORIGIN_CACHE_MAX)
+    g_hash_table_remove_all (cache->table);
+  g_hash_table_replace (cache->table, g_strdup (origin), g_uri_ref (uri));
+  g_mutex_unlock (&cache->mutex);
 }

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include <sys/resource.h>
+
 #include "test-util.h"
 
 /* "Promptly": the terminal callback must follow abort() within this. */
@@ -1571,6 +1573,74 @@ test_wait_if_paused_cancel (Fixture       *fixture,
   g_clear_error (&waiter.error);
 }
 
+static gint64
+cpu_usec (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return (gint64) usage.ru_utime.tv_sec * G_USEC_PER_SEC + usage.ru_utime.tv_usec +
+         (gint64) usage.ru_stime.tv_sec * G_USEC_PER_SEC + usage.ru_stime.tv_usec;
+}
+
+typedef struct
+{
+  DispatchRequestController *controller;
+  guint                      chunks_at_pause;
+  TestRecorder              *recorder;
+} IdlePause;
+
+static gboolean
+pause_now_cb (gpointer user_data)
+{
+  IdlePause *idle = user_data;
+
+  dispatch_request_controller_pause (idle->controller);
+  idle->chunks_at_pause = idle->recorder->n_chunks;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_pause_costs_no_cpu (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) request =
+    dispatch_request_new ("GET", test_server_get_origin (fixture->server), "/pattern?size=1073741824");
+  g_autoptr(TestRecorder) recorder = test_recorder_new ();
+  g_autoptr(DispatchRequestController) controller = NULL;
+  IdlePause idle = { 0 };
+  gint64 cpu_before;
+  gint64 cpu_used;
+
+  g_test_summary ("a request paused by another source while its pump is streaming (and "
+                  "yielding to the main loop) costs no CPU while paused: nothing spins");
+
+  recorder->discard_body = TRUE;
+  controller = dispatch_dispatcher_dispatch (fixture->agent, request, DISPATCH_HANDLER (recorder));
+  idle.controller = controller;
+  idle.recorder = recorder;
+
+  /* pause from a timer while the body streams at full speed */
+  while (recorder->body_bytes < 16 * 1024 * 1024 && !recorder->done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (recorder->done);
+  g_timeout_add (1, pause_now_cb, &idle);
+  while (!dispatch_request_controller_get_paused (controller))
+    g_main_context_iteration (NULL, TRUE);
+
+  cpu_before = cpu_usec ();
+  test_iterate_for (500);
+  cpu_used = cpu_usec () - cpu_before;
+  g_test_message ("CPU while paused for 500 ms: %" G_GINT64_FORMAT " µs", cpu_used);
+
+  g_assert_cmpuint (recorder->n_chunks, ==, idle.chunks_at_pause);
+  /* a spinning main loop burns the whole 500 ms */
+  g_assert_cmpint (cpu_used, <, 200 * 1000);
+
+  dispatch_request_controller_abort (controller, NULL);
+  test_recorder_wait (recorder, TEST_WAIT_MS);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1602,6 +1672,7 @@ main (int   argc,
   ADD ("/controller/pause/many", test_pause_many);
   ADD ("/controller/pause/from-thread", test_pause_from_thread);
   ADD ("/controller/pause/idempotent", test_pause_idempotent);
+  ADD ("/controller/pause/costs-no-cpu", test_pause_costs_no_cpu);
   ADD ("/controller/wait-if-paused/not-paused", test_wait_if_paused_not_paused);
   ADD ("/controller/wait-if-paused/resume", test_wait_if_paused_resume);
   ADD ("/controller/wait-if-paused/abort", test_wait_if_paused_abort);

@@ -1902,6 +1902,33 @@ test_stream_body_longer_than_length (Fixture       *fixture,
   run_body_length_mismatch (fixture, 30, 20, "more than the 20 bytes");
 }
 
+static void
+test_unauthorized_streams (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) request = server_request (fixture, "GET", "/stall?status=401");
+  g_autoptr(DispatchAgent) agent = g_object_new (DISPATCH_TYPE_AGENT, "headers-timeout", 2000, NULL);
+  g_autoptr(TestRecorder) recorder = test_recorder_new ();
+  g_autoptr(DispatchRequestController) controller = NULL;
+
+  g_test_summary ("a 401 is an ordinary response: its head and body stream to the handler "
+                  "(libsoup 3.2 without an auth manager would read the whole body into "
+                  "memory before the head, so a stalled 401 body meant a headers timeout)");
+
+  controller = dispatch_dispatcher_dispatch (DISPATCH_DISPATCHER (agent), request,
+                                             DISPATCH_HANDLER (recorder));
+  while (recorder->body->len < 5 && !recorder->done)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_false (recorder->done);
+  g_assert_cmpuint (recorder->status, ==, 401);
+  g_assert_cmpmem (recorder->body->data, recorder->body->len, "hello", 5);
+
+  dispatch_request_controller_abort (controller, NULL);
+  test_recorder_wait (recorder, TEST_WAIT_MS);
+  test_recorder_assert_error (recorder, DISPATCH_ERROR_ABORTED);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1956,6 +1983,7 @@ main (int   argc,
   ADD ("/dispatch/concurrent/share-connections", test_concurrent_gets_share_connections);
 
   ADD ("/dispatch/integrity/long-content-length", test_long_content_length);
+  ADD ("/dispatch/basic/unauthorized-streams", test_unauthorized_streams);
   ADD ("/dispatch/body/stream-shorter-than-length", test_stream_body_shorter_than_length);
   ADD ("/dispatch/body/stream-longer-than-length", test_stream_body_longer_than_length);
   ADD ("/dispatch/connection/not-idempotent-get", test_not_idempotent_get);

@@ -231,6 +231,40 @@ test_close_waits_for_in_flight (void)
 }
 
 static void
+test_close_cancelled (void)
+{
+  g_autoptr(DispatchAgent) agent = new_agent (NULL, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(TestRecorder) recorder = NULL;
+  AsyncCtx ctx = { 0 };
+  AsyncCtx again = { 0 };
+
+  g_test_summary ("cancelling close_async stops the wait at once with "
+                  "G_IO_ERROR_CANCELLED; the agent stays closed and the in-flight "
+                  "request still completes");
+
+  recorder = dispatch_path (agent, "/slow-headers?ms=1500", NULL);
+  dispatch_dispatcher_close_async (DISPATCH_DISPATCHER (agent), cancellable, close_cb, &ctx);
+  test_iterate_for (100);
+  g_assert_false (ctx.done);
+
+  g_cancellable_cancel (cancellable);
+  test_wait_for_flag (&ctx.done, 1000);
+  g_assert_error (ctx.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_false (recorder->done);
+  g_assert_true (dispatch_agent_get_closed (agent));
+
+  /* closing again still waits for the request, then succeeds */
+  close_agent (agent, &again);
+  test_wait_for_flag (&again.done, TEST_WAIT_MS);
+  g_assert_no_error (again.error);
+  test_recorder_assert_ok (recorder, 200, "slow");
+
+  async_ctx_clear (&ctx);
+  async_ctx_clear (&again);
+}
+
+static void
 test_close_dispatch_after (void)
 {
   g_autoptr(DispatchAgent) agent = new_agent (NULL, NULL);
@@ -978,6 +1012,7 @@ main (int    argc,
 
   g_test_add_func ("/lifecycle/close/idle", test_close_idle);
   g_test_add_func ("/lifecycle/close/waits-for-in-flight", test_close_waits_for_in_flight);
+  g_test_add_func ("/lifecycle/close/cancelled", test_close_cancelled);
   g_test_add_func ("/lifecycle/close/dispatch-after-close", test_close_dispatch_after);
   g_test_add_func ("/lifecycle/close/idempotent-joinable", test_close_idempotent);
   g_test_add_func ("/lifecycle/close/closed-property", test_close_property);

@@ -627,7 +627,8 @@ server_handler (SoupServer        *soup,
     }
   else if (g_str_equal (path, "/stall"))
     {
-      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_server_message_set_status (msg, (guint) query_uint64 (query, "status", SOUP_STATUS_OK),
+                                      NULL);
       soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
       soup_message_headers_set_content_type (headers, "text/plain", NULL);
       /* never completed: the I/O pauses itself once "hello" is out */

@@ -50,7 +50,8 @@ guint    test_fd_count          (void);  /* open fds of this process */
  *                         exactly test_pattern_byte(0..len-1), else 400
  *                         with a description
  *   /slow-headers?ms=N   response head (200, "slow") only after N ms
- *   /stall               200 chunked, sends "hello" then nothing, forever
+ *   /stall[?status=N]    200 (or N) chunked, sends "hello" then nothing,
+ *                        forever
  *   /stall-after?bytes=N sends N pattern bytes chunked then stalls
  *   /trickle?ms=N&count=K  chunked, K chunks of "x", one every N ms
  *   /status?code=N       N with body "status"
