@@ -88,6 +88,7 @@ struct _DispatchExchange
   GList                      link;  /* in the owner's in-flight list */
 
   guint                      send_pending : 1;
+  guint                      started : 1;   /* on_request_start delivered */
   guint                      pumping : 1;
   guint                      yielded : 1;
 };
@@ -106,7 +107,10 @@ static const char * const timer_names[N_TIMERS] = {
   [TIMER_BODY] = "body timeout",
 };
 
-static void exchange_drive (gpointer data);
+static void     exchange_drive (gpointer           data);
+static gboolean exchange_begin (DispatchExchange  *self,
+                                GError           **error);
+static void     reschedule     (DispatchExchange  *self);
 static void exchange_pump  (DispatchExchange *self);
 static void install_hooks  (void);
 static void message_unbind (DispatchExchange *self);
@@ -213,10 +217,20 @@ _dispatch_exchange_reject (DispatchExchange *self,
 void
 _dispatch_exchange_start (DispatchExchange *self)
 {
-  /* The first run of the controller's source starts the request, from the
-   * main loop of the dispatch context, never inside dispatch(). */
-  self->scheduled = 0;
-  _dispatch_request_controller_schedule (self->controller, 0);
+  GError *error = NULL;
+
+  if (self->rejection == NULL && !exchange_begin (self, &error))
+    self->rejection = error;
+
+  /* A rejected request (closed agent, invalid, bad settings) fails from
+   * the first run of the controller's source: never inside dispatch(). */
+  if (self->rejection != NULL)
+    {
+      self->scheduled = 0;
+      _dispatch_request_controller_schedule (self->controller, 0);
+    }
+  else
+    reschedule (self);
 }
 
 /* Timers */
@@ -278,11 +292,31 @@ close_body (DispatchExchange *self)
     }
 }
 
+/* on_request_start, once, before anything else reaches the handler. */
+static void
+request_start (DispatchExchange *self)
+{
+  if (self->started)
+    return;
+
+  self->started = TRUE;
+  dispatch_handler_on_request_start (self->handler, self->controller);
+}
+
 static void
 finish (DispatchExchange *self,
         const GError     *error)
 {
   g_assert (self->phase != PHASE_DONE);
+
+  /* A request that fails before libsoup was about to write it (refused,
+   * invalid, aborted early) still gets its start first. */
+  if (!self->started)
+    {
+      request_start (self);
+      if (self->phase == PHASE_DONE)
+        return;
+    }
 
   self->phase = PHASE_DONE;
   memset (self->deadline, 0, sizeof self->deadline);
@@ -488,6 +522,26 @@ on_restarted (SoupMessage *msg,
                   "but its body stream was already consumed");
 }
 
+static void
+on_starting (SoupMessage *msg,
+             gpointer     user_data)
+{
+  DispatchExchange *self = user_data;
+
+  /* libsoup has a connection and is about to write the request: this is
+   * undici's onRequestStart moment. Aborting in the callback cancels the
+   * send here, synchronously, so libsoup writes nothing; the error is
+   * delivered from the controller's source. */
+  if (self->phase != PHASE_SENDING || self->started)
+    return;
+
+  request_start (self);
+
+  if (self->phase == PHASE_SENDING &&
+      _dispatch_request_controller_get_pending_error (self->controller) != NULL)
+    g_cancellable_cancel (self->send_cancellable);
+}
+
 static gboolean
 on_accept_certificate (SoupMessage          *msg,
                        GTlsCertificate      *certificate,
@@ -511,6 +565,7 @@ typedef enum {
   HOOK_WROTE_BODY,
   HOOK_GOT_INFORMATIONAL,
   HOOK_RESTARTED,
+  HOOK_STARTING,
 } Hook;
 
 /* message -> exchange; a plain table under a mutex is cheaper than
@@ -560,6 +615,10 @@ message_hook (GSignalInvocationHint *hint,
       on_restarted (msg, self);
       break;
 
+    case HOOK_STARTING:
+      on_starting (msg, self);
+      break;
+
     default:
       g_assert_not_reached ();
     }
@@ -579,6 +638,7 @@ install_hooks (void)
         { "wrote-body", HOOK_WROTE_BODY },
         { "got-informational", HOOK_GOT_INFORMATIONAL },
         { "restarted", HOOK_RESTARTED },
+        { "starting", HOOK_STARTING },
       };
       gpointer klass = g_type_class_ref (SOUP_TYPE_MESSAGE);
 
@@ -915,36 +975,20 @@ push_context (GMainContext *context,
     g_main_context_push_thread_default (context);
 }
 
-static void
-exchange_begin (DispatchExchange *self)
+/* In dispatch(), in the dispatch context's thread: build the message and
+ * hand it to libsoup, which writes nothing before a later main-loop
+ * iteration (and emits "starting" first). Returns FALSE with @error if the
+ * request is invalid. */
+static gboolean
+exchange_begin (DispatchExchange  *self,
+                GError           **error)
 {
-  GError *error = NULL;
   SoupMessageFlags flags = SOUP_MESSAGE_NO_REDIRECT;
   gboolean pushed;
 
-  dispatch_handler_on_request_start (self->handler, self->controller);
-
-  if (self->phase != PHASE_QUEUED)
-    return;
-
-  if (_dispatch_request_controller_get_pending_error (self->controller) != NULL)
-    {
-      fail (self, NULL);
-      return;
-    }
-
-  if (self->rejection != NULL)
-    {
-      fail (self, g_steal_pointer (&self->rejection));
-      return;
-    }
-
-  self->msg = _dispatch_request_build_message (self->request, self->config.origins, &error);
+  self->msg = _dispatch_request_build_message (self->request, self->config.origins, error);
   if (self->msg == NULL)
-    {
-      fail (self, error);
-      return;
-    }
+    return FALSE;
 
   /* Not the session's user-agent: libsoup would overwrite the request's
    * own User-Agent with it. */
@@ -980,6 +1024,8 @@ exchange_begin (DispatchExchange *self)
                            self->send_cancellable, send_cb, exchange_ref (self));
   if (pushed)
     g_main_context_pop_thread_default (self->context);
+
+  return TRUE;
 }
 
 /* The controller's source fired: a kick from any thread (pause, resume,
@@ -1001,7 +1047,10 @@ exchange_drive (gpointer data)
 
   if (self->phase == PHASE_QUEUED)
     {
-      exchange_begin (self);
+      /* only rejected requests stay queued: start, then fail */
+      request_start (self);
+      if (self->phase == PHASE_QUEUED)
+        fail (self, g_steal_pointer (&self->rejection));
       goto out;
     }
 

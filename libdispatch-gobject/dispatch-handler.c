@@ -13,9 +13,10 @@
  * dispatch context (the thread-default main context of the thread that
  * called [method@Dispatch.Dispatcher.dispatch]):
  *
- * 1. `on_request_start` — first and exactly once, before anything is
- *    sent; also when the request then fails validation or the dispatcher
- *    is closed. Aborting here sends nothing.
+ * 1. `on_request_start` — first and exactly once: when the request is
+ *    about to be written (it has a connection), or right before the
+ *    error of a request that fails earlier (invalid, dispatcher closed,
+ *    refused, aborted). Aborting here sends nothing.
  * 2. `on_response_informational` — for each 1xx head (103 Early Hints…).
  * 3. `on_response_start` — at most once, with the final status, the
  *    read-only response headers and the server's reason phrase.
@@ -99,7 +100,8 @@ dispatch_handler_default_init (DispatchHandlerInterface *iface)
  * @self: a #DispatchHandler
  * @controller: the request's controller
  *
- * Called first, once, before anything is sent.
+ * Called first, once, when the request is about to be written, or right
+ * before the error of a request that fails earlier.
  *
  * Since: 0.1
  */

@@ -634,10 +634,16 @@ _dispatch_headers_new_from_soup (SoupMessageHeaders *headers)
 gsize
 _dispatch_headers_wire_size (SoupMessageHeaders *headers)
 {
-  MeasureData measure = { 0, 0 };
+  SoupMessageHeadersIter iter;
+  const char *name;
+  const char *value;
+  gsize size = 0;
 
-  soup_message_headers_foreach (headers, measure_cb, &measure);
-  return measure.n_bytes + 2 * measure.n_entries;
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    size += strlen (name) + strlen (value) + 4;
+
+  return size;
 }
 
 /* A read-only copy made now: for heads whose SoupMessageHeaders libsoup

@@ -279,7 +279,9 @@ test_abort_in_request_start (Fixture       *fixture,
   gboolean done_at_return = TRUE;
 
   g_test_summary ("abort() inside on_request_start: ABORTED is delivered after "
-                  "the callback returns and nothing is sent");
+                  "the callback returns and nothing is sent (the connection was "
+                  "opened: on_request_start comes when the request is about to be "
+                  "written, as undici's onRequestStart)");
 
   recorder->hook = abort_in_request_start_hook;
   recorder->hook_data = &done_at_return;
@@ -293,7 +295,6 @@ test_abort_in_request_start (Fixture       *fixture,
 
   test_iterate_for (QUIET_MS);
   g_assert_cmpuint (test_server_get_requests (fixture->server), ==, 0);
-  g_assert_cmpuint (test_server_get_connections (fixture->server), ==, 0);
 }
 
 static void

@@ -305,8 +305,10 @@ test_connect_timeout_zero (void)
   request = new_get (test_blackhole_get_origin (hole), "/");
   recorder = start (agent, request, &controller, &t0);
 
+  /* still connecting: on_request_start comes when the request is about
+   * to be written, so nothing at all has been delivered yet */
   test_iterate_for (700);
-  test_recorder_assert_events (recorder, TEST_EVENT_REQUEST_START, -1);
+  test_recorder_assert_events (recorder, -1);
   g_assert_false (recorder->done);
 
   dispatch_request_controller_abort (controller, NULL);
