@@ -686,6 +686,53 @@ response_has_body (DispatchExchange *self,
            SOUP_STATUS_IS_INFORMATIONAL (status));
 }
 
+/* NULL (no header) or 1 to 19 digits within gint64; libsoup repeats a
+ * list of equal values, which it accepts, so allow "N, N" too. */
+static gboolean
+content_length_is_valid (const char *value)
+{
+  g_auto(GStrv) parts = NULL;
+
+  if (value == NULL)
+    return TRUE;
+
+  parts = g_strsplit (value, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *part = g_strstrip (parts[i]);
+      guint64 n;
+
+      if (!g_ascii_string_to_unsigned (part, 10, 0, G_MAXINT64, &n, NULL) ||
+          g_strcmp0 (part, parts[0]) != 0)
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The reason phrase goes to bindings as a UTF-8 string: control bytes or
+ * invalid UTF-8 from the server are replaced by the standard phrase. */
+static const char *
+sanitize_reason (guint       status,
+                 const char *reason)
+{
+  if (reason == NULL)
+    return NULL;
+
+  if (g_utf8_validate (reason, -1, NULL))
+    {
+      const guchar *p;
+
+      for (p = (const guchar *) reason; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+          break;
+      if (*p == '\0')
+        return reason;
+    }
+
+  return soup_status_get_phrase (status);
+}
+
 static void
 send_cb (GObject      *source_object,
          GAsyncResult *result,
@@ -769,6 +816,17 @@ send_cb (GObject      *source_object,
       return;
     }
 
+  /* libsoup 3.2 reads a Content-Length that overflows (or a negative one)
+   * as a negative length and then as "none": never take that for a body. */
+  if (!content_length_is_valid (soup_message_headers_get_one (response_headers,
+                                                              "Content-Length")))
+    {
+      fail_literal (self, DISPATCH_ERROR_PARSE,
+                    "malformed HTTP response: invalid Content-Length");
+      exchange_unref (self);
+      return;
+    }
+
   if (!response_has_body (self, status))
     self->content_length = 0;
   else if (soup_message_headers_get_encoding (response_headers) == SOUP_ENCODING_CONTENT_LENGTH)
@@ -786,7 +844,8 @@ send_cb (GObject      *source_object,
 
   self->phase = PHASE_BODY;
   dispatch_handler_on_response_start (self->handler, self->controller, status, headers,
-                                      soup_message_get_reason_phrase (self->msg));
+                                      sanitize_reason (status,
+                                                       soup_message_get_reason_phrase (self->msg)));
 
   exchange_pump (self);
   reschedule (self);
