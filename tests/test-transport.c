@@ -868,6 +868,114 @@ test_proxy_none_by_default (void)
   test_recorder_assert_ok (rec, 200, "secure");
 }
 
+/* A GProxyResolver registered on GIO's extension point and selected with
+ * GIO_USE_PROXY_RESOLVER, so g_proxy_resolver_get_default() -- what
+ * use-system-proxy consults -- is this one: it sends everything to the
+ * proxy in system_proxy_uri. */
+static char *system_proxy_uri;
+
+#define TEST_TYPE_PROXY_RESOLVER (test_proxy_resolver_get_type ())
+G_DECLARE_FINAL_TYPE (TestProxyResolver, test_proxy_resolver, TEST, PROXY_RESOLVER, GObject)
+
+struct _TestProxyResolver
+{
+  GObject parent_instance;
+};
+
+static char **
+test_proxy_resolver_lookup (GProxyResolver  *resolver,
+                            const char      *uri,
+                            GCancellable    *cancellable,
+                            GError         **error)
+{
+  char *proxies[] = { system_proxy_uri ? system_proxy_uri : (char *) "direct://", NULL };
+
+  return g_strdupv (proxies);
+}
+
+static void
+test_proxy_resolver_lookup_async (GProxyResolver      *resolver,
+                                  const char          *uri,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+
+  g_task_return_pointer (task, test_proxy_resolver_lookup (resolver, uri, cancellable, NULL),
+                         (GDestroyNotify) g_strfreev);
+}
+
+static char **
+test_proxy_resolver_lookup_finish (GProxyResolver  *resolver,
+                                   GAsyncResult    *result,
+                                   GError         **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static gboolean
+test_proxy_resolver_is_supported (GProxyResolver *resolver)
+{
+  return TRUE;
+}
+
+static void
+test_proxy_resolver_iface_init (GProxyResolverInterface *iface)
+{
+  iface->is_supported = test_proxy_resolver_is_supported;
+  iface->lookup = test_proxy_resolver_lookup;
+  iface->lookup_async = test_proxy_resolver_lookup_async;
+  iface->lookup_finish = test_proxy_resolver_lookup_finish;
+}
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestProxyResolver, test_proxy_resolver, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_PROXY_RESOLVER,
+                                                      test_proxy_resolver_iface_init))
+
+static void
+test_proxy_resolver_class_init (TestProxyResolverClass *klass)
+{
+}
+
+static void
+test_proxy_resolver_init (TestProxyResolver *self)
+{
+}
+
+static void
+test_proxy_system (void)
+{
+  ServerConfig config = { 0 };
+  g_autoptr(Server) server = server_new (&config);
+  g_autoptr(Proxy) proxy = proxy_new (FALSE);
+  g_autoptr(DispatchAgent) system = NULL;
+  g_autoptr(DispatchAgent) plain = NULL;
+  g_autoptr(TestRecorder) via = NULL;
+  g_autoptr(TestRecorder) direct = NULL;
+  g_autofree char *line = NULL;
+
+  g_test_summary ("use-system-proxy routes requests through GLib's default proxy "
+                  "resolver; without it the same resolver is not consulted");
+
+  g_assert_true (TEST_IS_PROXY_RESOLVER (g_proxy_resolver_get_default ()));
+  g_free (system_proxy_uri);
+  system_proxy_uri = g_strdup (proxy->uri);
+
+  plain = dispatch_agent_new ();
+  direct = get (plain, server->origin, "/direct");
+  test_recorder_assert_ok (direct, 200, "secure");
+  g_assert_false (proxy_saw (proxy, "GET "));
+
+  system = g_object_new (DISPATCH_TYPE_AGENT, "use-system-proxy", TRUE, NULL);
+  via = get (system, server->origin, "/via-system-proxy");
+  test_recorder_assert_ok (via, 200, "secure");
+  line = g_strdup_printf ("GET %s/via-system-proxy ", server->origin);
+  g_assert_true (proxy_saw (proxy, line));
+
+  g_clear_pointer (&system_proxy_uri, g_free);
+}
+
 /* ------------------------------------------------------------------------
  * Unix sockets, local address, user agent, keep-alive
  * ------------------------------------------------------------------------ */
@@ -1129,6 +1237,12 @@ main (int    argc,
   g_setenv ("http_proxy", "http://127.0.0.1:9", TRUE);
   g_setenv ("https_proxy", "http://127.0.0.1:9", TRUE);
 
+  /* GLib's default proxy resolver is ours (use-system-proxy test) */
+  g_setenv ("GIO_USE_PROXY_RESOLVER", "dispatch-test", TRUE);
+  g_io_extension_point_register (G_PROXY_RESOLVER_EXTENSION_POINT_NAME);
+  g_io_extension_point_implement (G_PROXY_RESOLVER_EXTENSION_POINT_NAME,
+                                  TEST_TYPE_PROXY_RESOLVER, "dispatch-test", 1000);
+
   test_init (&argc, &argv);
   make_certificates ();
 
@@ -1145,6 +1259,7 @@ main (int    argc,
   g_test_add_func ("/transport/proxy/auth-required", test_proxy_auth_required);
   g_test_add_func ("/transport/proxy/invalid-uri", test_proxy_invalid_uri);
   g_test_add_func ("/transport/proxy/none-by-default", test_proxy_none_by_default);
+  g_test_add_func ("/transport/proxy/system", test_proxy_system);
   g_test_add_func ("/transport/unix-socket", test_unix_socket);
   g_test_add_func ("/transport/local-address", test_local_address);
   g_test_add_func ("/transport/local-address-invalid", test_local_address_invalid);
