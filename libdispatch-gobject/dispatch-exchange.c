@@ -167,6 +167,7 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
 
   self->ref_count = 1;
   self->phase = PHASE_QUEUED;
+  self->scheduled = -1;
   self->config = *config;
   g_object_ref (self->config.session);
   if (self->config.tls_certificate != NULL)
@@ -260,8 +261,12 @@ reschedule (DispatchExchange *self)
   if (self->yielded)
     next = 0;
 
-  /* setting a ready time takes the context's lock: only on change */
-  if (next != self->scheduled)
+  /* Setting a ready time takes the context's lock and wakes its poll (an
+   * eventfd write, then a read and one more loop iteration): do it only
+   * to fire earlier. A deadline that moved later or went away leaves the
+   * source armed early; it then fires once, finds nothing due and is set
+   * again from here. */
+  if (next != -1 && (self->scheduled == -1 || next < self->scheduled))
     {
       self->scheduled = next;
       _dispatch_request_controller_schedule (self->controller, next);

@@ -364,6 +364,7 @@ dispatch_headers_get (DispatchHeaders *self,
                       const char      *name)
 {
   GArray *entries;
+
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (name != NULL, NULL);
 
@@ -490,6 +491,7 @@ dispatch_headers_get_name (DispatchHeaders *self,
                            guint            index_)
 {
   GArray *entries;
+
   g_return_val_if_fail (self != NULL, NULL);
 
   entries = entries_of (self);
@@ -516,6 +518,7 @@ dispatch_headers_get_value (DispatchHeaders *self,
                             guint            index_)
 {
   GArray *entries;
+
   g_return_val_if_fail (self != NULL, NULL);
 
   entries = entries_of (self);

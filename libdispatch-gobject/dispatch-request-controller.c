@@ -58,6 +58,7 @@ struct _DispatchRequestController
   int                       aborted;   /* atomic */
   int                       finished;  /* atomic */
   int                       kicked;    /* atomic */
+  int                       attached;  /* atomic; set under mutex */
 
   /* dispatch context only */
   guint                     notified_paused : 1;
@@ -83,6 +84,11 @@ controller_source_dispatch (GSource     *source,
                             GSourceFunc  callback,
                             gpointer     user_data)
 {
+  /* the callback is dropped when a request ends with its source never
+   * attached */
+  if (callback == NULL)
+    return G_SOURCE_REMOVE;
+
   return callback (user_data);
 }
 
@@ -140,11 +146,36 @@ controller_source_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The source is attached to the dispatch context on first need: a request
+ * that ends before any kick or timer is due never pays for it, and one
+ * attached from the dispatch context's own thread does not wake its poll
+ * (a ready-time change on an attached source always does: an eventfd
+ * write, a read and one more loop iteration). */
+static void
+set_ready_time (DispatchRequestController *self,
+                gint64                     ready_time)
+{
+  if (g_atomic_int_get (&self->attached))
+    {
+      g_source_set_ready_time (self->source, ready_time);
+      return;
+    }
+
+  g_mutex_lock (&self->mutex);
+  g_source_set_ready_time (self->source, ready_time);
+  if (!self->attached && ready_time != -1 && !g_atomic_int_get (&self->finished))
+    {
+      g_source_attach (self->source, self->context);
+      g_atomic_int_set (&self->attached, 1);
+    }
+  g_mutex_unlock (&self->mutex);
+}
+
 static void
 kick (DispatchRequestController *self)
 {
   g_atomic_int_set (&self->kicked, 1);
-  g_source_set_ready_time (self->source, 0);
+  set_ready_time (self, 0);
 }
 
 static void
@@ -275,7 +306,6 @@ _dispatch_request_controller_new (GMainContext             *context,
   g_source_set_static_name (self->source, "[dispatch] request");
   g_source_set_callback (self->source, controller_source_cb,
                          g_object_ref (self), g_object_unref);
-  g_source_attach (self->source, context);
 
   return self;
 }
@@ -289,12 +319,12 @@ _dispatch_request_controller_schedule (DispatchRequestController *self,
   if (g_atomic_int_get (&self->kicked))
     ready_time = 0;
 
-  g_source_set_ready_time (self->source, ready_time);
+  set_ready_time (self, ready_time);
 
   /* A kick from another thread between the check above and the set would
    * be overwritten: look again after the set. */
   if (ready_time != 0 && g_atomic_int_get (&self->kicked))
-    g_source_set_ready_time (self->source, 0);
+    set_ready_time (self, 0);
 }
 
 /* With the mutex held: record @error (taken) as the failure unless there
@@ -374,8 +404,12 @@ _dispatch_request_controller_finish (DispatchRequestController *self,
   /* The source will not run again: notify what it would have. */
   sync_notify (self, g_atomic_int_get (&self->paused), g_atomic_int_get (&self->aborted));
 
-  /* Releases the source's reference on the controller. */
-  g_source_destroy (self->source);
+  /* Releases the source's reference on the controller. No attach can
+   * happen any more (finished is set, under the mutex). */
+  if (g_atomic_int_get (&self->attached))
+    g_source_destroy (self->source);
+  else
+    g_source_set_callback (self->source, NULL, NULL, NULL);
 }
 
 /**
