@@ -10,12 +10,12 @@
  * iterated: the fd count must be back to the baseline taken after a
  * warm-up round, and RSS must have grown by less than 1 MiB.
  *
- * The servers run in a child process (this binary run with --serve): the
- * figures are the client's alone. In-process they would not be: libsoup
- * 3.2's SoupServer leaks a GSocket per accepted connection (fixed in
- * libsoup 3.4, commit b545d5f0 "soup-listener: Plug a leak") and
- * TestServer keeps connections whose response is paused in CLOSE_WAIT
- * until it is freed.
+ * The servers run in a child process (this binary run with --serve, see
+ * TestServerProcess in test-util.h): the figures are the client's alone.
+ * In-process they would not be: libsoup 3.2's SoupServer leaks a GSocket
+ * per accepted connection (fixed in libsoup 3.4, commit b545d5f0
+ * "soup-listener: Plug a leak") and TestServer keeps connections whose
+ * response is paused in CLOSE_WAIT until it is freed.
  *
  * The binary is in the `slow` suite. Under a sanitizer the counts are cut
  * to a tenth, under valgrind to a twentieth, and RSS is reported, not
@@ -23,45 +23,7 @@
  * overrides the count.
  */
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "test-util.h"
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-# define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-# if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#  define UNDER_SANITIZER 1
-# endif
-#endif
-#ifndef UNDER_SANITIZER
-# define UNDER_SANITIZER 0
-#endif
-
-/* `meson test --setup valgrind` runs this too: scale down there */
-#if defined(__has_include)
-# if __has_include(<valgrind/valgrind.h>)
-#  include <valgrind/valgrind.h>
-#  define HAVE_VALGRIND_H 1
-# endif
-#endif
-
-static gboolean
-under_valgrind (void)
-{
-#ifdef HAVE_VALGRIND_H
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return FALSE;
-#endif
-}
 
 #define LEAK_REQUESTS        10000   /* aborted, and as many completed */
 #define WARMUP_REQUESTS      1000
@@ -79,245 +41,6 @@ static gboolean
 wake_cb (gpointer user_data)
 {
   return G_SOURCE_CONTINUE;
-}
-
-static void
-close_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  gboolean *done = user_data;
-  GError *error = NULL;
-
-  g_assert_true (dispatch_dispatcher_close_finish (DISPATCH_DISPATCHER (source),
-                                                   result, &error));
-  g_assert_no_error (error);
-  *done = TRUE;
-}
-
-static void
-destroy_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  gboolean *done = user_data;
-  GError *error = NULL;
-
-  g_assert_true (dispatch_dispatcher_destroy_finish (DISPATCH_DISPATCHER (source),
-                                                     result, &error));
-  g_assert_no_error (error);
-  *done = TRUE;
-}
-
-static void
-close_destroy_unref (DispatchDispatcher *agent)
-{
-  gboolean closed = FALSE;
-  gboolean destroyed = FALSE;
-
-  dispatch_dispatcher_close_async (agent, NULL, close_cb, &closed);
-  test_wait_for_flag (&closed, TEST_WAIT_MS);
-  dispatch_dispatcher_destroy_async (agent, NULL, NULL, destroy_cb, &destroyed);
-  test_wait_for_flag (&destroyed, TEST_WAIT_MS);
-  g_object_unref (agent);
-}
-
-/* Polls the fd count, iterating the context in between, until it is
- * `target` or timeout_ms passed (nothing signals "the socket is closed"). */
-static guint
-settle_fds (guint target,
-            guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  guint fds = test_fd_count ();
-
-  while (fds != target && g_get_monotonic_time () < deadline)
-    {
-      test_iterate_for (20);
-      fds = test_fd_count ();
-    }
-
-  return fds;
-}
-
-static char *
-list_fds (void)
-{
-  GString *text = g_string_new (NULL);
-  GDir *dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
-      g_autofree char *target = g_file_read_link (path, NULL);
-
-      g_string_append_printf (text, "\n  %s -> %s", name, target ? target : "?");
-    }
-  if (dir != NULL)
-    g_dir_close (dir);
-
-  return g_string_free (text, FALSE);
-}
-
-/* ------------------------------------------------------------------------
- * The servers in a child process
- * ------------------------------------------------------------------------ */
-
-/* Spawned and reaped by hand (g_spawn + pidfd), not with GSubprocess:
- * GSubprocess watches its child from GLib's worker thread, one more thread
- * handing memory over inside GLib, where ThreadSanitizer cannot follow. */
-typedef struct
-{
-  GPid           pid;
-  int            stdin_fd;
-  char          *origin;        /* TestServer */
-  char          *hole_origin;   /* TestBlackhole */
-} ServerProcess;
-
-static int
-serve_main (void)
-{
-  TestServer *server;
-  TestBlackhole *hole;
-  char c;
-
-  signal (SIGPIPE, SIG_IGN);
-  server = test_server_new ();
-  hole = test_blackhole_new ();
-  printf ("%s %s\n", test_server_get_origin (server), test_blackhole_get_origin (hole));
-  fflush (stdout);
-
-  /* until the parent closes our stdin, or dies */
-  while (read (STDIN_FILENO, &c, 1) > 0)
-    ;
-
-  test_blackhole_free (hole);
-  test_server_free (server);
-  return 0;
-}
-
-/* Waits (bounded) until fd is readable; FALSE on timeout. */
-static gboolean
-poll_readable (int   fd,
-               guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-  for (;;)
-    {
-      struct pollfd pfd = { .fd = fd, .events = POLLIN };
-      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
-      int r;
-
-      if (left <= 0)
-        return FALSE;
-      r = poll (&pfd, 1, (int) left);
-      if (r > 0)
-        return TRUE;
-      if (r < 0 && errno != EINTR)
-        g_error ("poll: %s", g_strerror (errno));
-    }
-}
-
-static ServerProcess *
-server_process_start (void)
-{
-  ServerProcess *self = g_new0 (ServerProcess, 1);
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *tsan_options = NULL;
-  g_auto(GStrv) envp = g_get_environ ();
-  g_auto(GStrv) origins = NULL;
-  g_autoptr(GString) line = g_string_new (NULL);
-  char *argv[] = { NULL, (char *) "--serve", NULL };
-  GError *error = NULL;
-  int stdout_fd = -1;
-
-  g_assert_nonnull (exe);
-  argv[0] = exe;
-
-  /* Under ThreadSanitizer the child runs only test-util's servers, whose
-   * reports (GLib's thread pool inside libsoup's server) say nothing
-   * about the library and would make the child exit with status 66. */
-  tsan_options = g_strconcat (g_environ_getenv (envp, "TSAN_OPTIONS") ?
-                              g_environ_getenv (envp, "TSAN_OPTIONS") : "",
-                              " report_bugs=0", NULL);
-  envp = g_environ_setenv (envp, "TSAN_OPTIONS", tsan_options, TRUE);
-
-  g_spawn_async_with_pipes (NULL, argv, envp,
-                            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES,
-                            NULL, NULL, &self->pid, &self->stdin_fd, &stdout_fd,
-                            NULL, &error);
-  g_assert_no_error (error);
-
-  /* "ORIGIN ORIGIN\n" */
-  while (line->len == 0 || line->str[line->len - 1] != '\n')
-    {
-      char buf[256];
-      gssize n;
-
-      if (!poll_readable (stdout_fd, TEST_WAIT_MS))
-        g_error ("the server process did not give its origins within %d ms",
-                 TEST_WAIT_MS);
-      n = read (stdout_fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        g_error ("the server process exited before giving its origins");
-      g_string_append_len (line, buf, n);
-    }
-  close (stdout_fd);
-  g_strchomp (line->str);
-
-  origins = g_strsplit (line->str, " ", -1);
-  g_assert_cmpuint (g_strv_length (origins), ==, 2);
-  g_assert_true (g_str_has_prefix (origins[0], "http://127.0.0.1:"));
-  g_assert_true (g_str_has_prefix (origins[1], "http://127.0.0.1:"));
-  self->origin = g_strdup (origins[0]);
-  self->hole_origin = g_strdup (origins[1]);
-
-  return self;
-}
-
-static void
-server_process_stop (ServerProcess *self)
-{
-  GError *error = NULL;
-  int status = 0;
-  int pidfd;
-
-  /* EOF on its stdin: the child frees its servers and exits */
-  close (self->stdin_fd);
-
-  pidfd = (int) syscall (SYS_pidfd_open, self->pid, 0);
-  if (pidfd >= 0)
-    {
-      if (!poll_readable (pidfd, TEST_WAIT_MS))
-        g_error ("the server process did not exit within %d ms", TEST_WAIT_MS);
-      close (pidfd);
-      g_assert_cmpint (waitpid (self->pid, &status, 0), ==, self->pid);
-    }
-  else
-    {
-      /* no pidfd (valgrind 3.19 does not know the syscall): poll */
-      gint64 deadline = g_get_monotonic_time () + TEST_WAIT_MS * 1000;
-      pid_t r;
-
-      g_assert_cmpint (errno, ==, ENOSYS);
-      while ((r = waitpid (self->pid, &status, WNOHANG)) == 0 &&
-             g_get_monotonic_time () < deadline)
-        test_iterate_for (10);
-      if (r == 0)
-        g_error ("the server process did not exit within %d ms", TEST_WAIT_MS);
-      g_assert_cmpint (r, ==, self->pid);
-    }
-  g_assert_true (g_spawn_check_wait_status (status, &error));
-  g_assert_no_error (error);
-  g_spawn_close_pid (self->pid);
-
-  g_free (self->origin);
-  g_free (self->hole_origin);
-  g_free (self);
 }
 
 /* ------------------------------------------------------------------------
@@ -370,7 +93,7 @@ typedef struct
 struct _Round
 {
   DispatchDispatcher *agent;
-  ServerProcess      *servers;
+  TestServerProcess  *servers;
   GRand              *rand;
   GThread            *thread;
 
@@ -688,7 +411,7 @@ round_dispatch_one (Round *round)
   LeakHandler *handler;
   LeakReq *req = g_new0 (LeakReq, 1);
   g_autofree char *path = NULL;
-  const char *origin = round->servers->origin;
+  const char *origin = test_server_process_get_origin (round->servers);
   guint i = round->dispatched;
 
   req->round = round;
@@ -735,7 +458,7 @@ round_dispatch_one (Round *round)
       switch (req->phase)
         {
         case PHASE_CONNECTING:
-          origin = round->servers->hole_origin;
+          origin = test_server_process_get_hole_origin (round->servers);
           path = g_strdup ("/hello");
           req->path_kind = "blackhole";
           break;
@@ -797,9 +520,9 @@ round_dispatch_one (Round *round)
 }
 
 static void
-run_round (ServerProcess *servers,
-           guint          n_each,
-           gboolean       report)
+run_round (TestServerProcess *servers,
+           guint              n_each,
+           gboolean           report)
 {
   Round round = { 0 };
   guint total = 2 * n_each;
@@ -850,7 +573,8 @@ run_round (ServerProcess *servers,
 
   /* late callbacks would fail in check() */
   test_iterate_for (100);
-  close_destroy_unref (round.agent);
+  test_close_and_destroy (round.agent);
+  g_object_unref (round.agent);
 
   if (report)
     {
@@ -875,16 +599,16 @@ leak_request_count (void)
   if (env != NULL && *env != '\0')
     return (guint) g_ascii_strtoull (env, NULL, 10);
 
-  if (under_valgrind ())
+  if (test_under_valgrind ())
     return LEAK_REQUESTS / 20;
 
-  return UNDER_SANITIZER ? LEAK_REQUESTS / 10 : LEAK_REQUESTS;
+  return test_under_sanitizer () ? LEAK_REQUESTS / 10 : LEAK_REQUESTS;
 }
 
 static void
 test_leak_budget (void)
 {
-  ServerProcess *servers;
+  TestServerProcess *servers;
   guint n_each = leak_request_count ();
   guint n_warmup = MIN (WARMUP_REQUESTS, n_each);
   guint fds_start;
@@ -900,18 +624,18 @@ test_leak_budget (void)
                   "no fd more than after a warm-up round and less than 1 MiB more "
                   "RSS");
 
-  servers = server_process_start ();
+  servers = test_server_process_new (TEST_SERVE_BLACKHOLE);
   /* A few requests first: state created once (an eventfd, GLib's and
    * libsoup's singletons) is then there when the count starts. */
   run_round (servers, 10, FALSE);
   fds_start = test_fd_count ();
 
   run_round (servers, n_warmup, FALSE);
-  fds_baseline = settle_fds (fds_start, FD_SETTLE_MS);
+  fds_baseline = test_settle_fds (fds_start, FD_SETTLE_MS);
   rss_baseline = test_rss_bytes ();
 
   run_round (servers, n_each, TRUE);
-  fds_end = settle_fds (fds_baseline, FD_SETTLE_MS);
+  fds_end = test_settle_fds (fds_baseline, FD_SETTLE_MS);
   rss_end = test_rss_bytes ();
   growth = (gssize) rss_end - (gssize) rss_baseline;
 
@@ -925,25 +649,25 @@ test_leak_budget (void)
 
   if (fds_end != fds_baseline)
     {
-      g_autofree char *fds = list_fds ();
+      g_autofree char *fds = test_list_fds ();
 
       g_test_message ("open fds:%s", fds);
     }
   g_assert_cmpuint (fds_end, ==, fds_baseline);
-  if (UNDER_SANITIZER || under_valgrind ())
+  if (test_under_sanitizer () || test_under_valgrind ())
     g_test_message ("RSS not checked under a sanitizer or valgrind");
   else
     g_assert_cmpint (growth, <, RSS_BUDGET);
 
-  server_process_stop (servers);
+  test_server_process_free (servers);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  if (argc == 2 && g_str_equal (argv[1], "--serve"))
-    return serve_main ();
+  if (test_serve_requested (argc, argv))
+    return test_serve_main (argc, argv);
 
   test_init (&argc, &argv);
 

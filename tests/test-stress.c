@@ -11,8 +11,8 @@
  * request, that no data arrives while a pause is in effect, and that file
  * descriptors and RSS come back to their baseline once the agent is gone.
  * The servers of that test run in a child process (this binary run with
- * --serve), so the figures are the client's alone (see "The servers in a
- * child process" below).
+ * --serve), so the figures are the client's alone (see TestServerProcess
+ * in test-util.h).
  *
  * /stress/controller/... put many threads on one controller at once.
  *
@@ -22,45 +22,9 @@
  * environment overrides the count.
  */
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "test-util.h"
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-# define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-# if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#  define UNDER_SANITIZER 1
-# endif
-#endif
-#ifndef UNDER_SANITIZER
-# define UNDER_SANITIZER 0
-#endif
-
-/* `meson test --setup valgrind` runs this too: scale down there */
-#if defined(__has_include)
-# if __has_include(<valgrind/valgrind.h>)
-#  include <valgrind/valgrind.h>
-#  define HAVE_VALGRIND_H 1
-# endif
-#endif
-
-static gboolean
-under_valgrind (void)
-{
-#ifdef HAVE_VALGRIND_H
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return FALSE;
-#endif
-}
 
 #define STRESS_REQUESTS      10000
 #define SANITIZER_REQUESTS   4000
@@ -127,69 +91,17 @@ wait_until (Predicate   pred,
   g_main_context_unref (context);
 }
 
-static void
-close_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  gboolean *done = user_data;
-  GError *error = NULL;
-
-  g_assert_true (dispatch_dispatcher_close_finish (DISPATCH_DISPATCHER (source),
-                                                   result, &error));
-  g_assert_no_error (error);
-  *done = TRUE;
-}
-
-static void
-destroy_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  gboolean *done = user_data;
-  GError *error = NULL;
-
-  g_assert_true (dispatch_dispatcher_destroy_finish (DISPATCH_DISPATCHER (source),
-                                                     result, &error));
-  g_assert_no_error (error);
-  *done = TRUE;
-}
-
 /* close_async (waits for nothing: the caller drained the agent), then
- * destroy_async, then drop the last reference. */
+ * destroy_async (test_close_and_destroy), the agent's closed and
+ * destroyed properties checked, then drop the last reference. */
 static void
 close_destroy_unref (DispatchDispatcher *agent)
 {
-  gboolean closed = FALSE;
-  gboolean destroyed = FALSE;
-
-  dispatch_dispatcher_close_async (agent, NULL, close_cb, &closed);
-  test_wait_for_flag (&closed, TEST_WAIT_MS);
-  dispatch_dispatcher_destroy_async (agent, NULL, NULL, destroy_cb, &destroyed);
-  test_wait_for_flag (&destroyed, TEST_WAIT_MS);
+  test_close_and_destroy (agent);
 
   g_assert_true (dispatch_agent_get_closed (DISPATCH_AGENT (agent)));
   g_assert_true (dispatch_agent_get_destroyed (DISPATCH_AGENT (agent)));
   g_object_unref (agent);
-}
-
-/* Polls the fd count (iterating the context in between) until it is
- * `target` or timeout_ms passed; returns the last count. Nothing signals
- * "the server side closed its socket", hence the polling. */
-static guint
-settle_fds (guint target,
-            guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  guint fds = test_fd_count ();
-
-  while (fds != target && g_get_monotonic_time () < deadline)
-    {
-      test_iterate_for (20);
-      fds = test_fd_count ();
-    }
-
-  return fds;
 }
 
 /* For failure reports: what the open fds are. Sockets are matched with
@@ -1304,185 +1216,20 @@ stress_request_count (void)
   if (env != NULL && *env != '\0')
     return (guint) g_ascii_strtoull (env, NULL, 10);
 
-  if (under_valgrind ())
+  if (test_under_valgrind ())
     return VALGRIND_REQUESTS;
 
-  return UNDER_SANITIZER ? SANITIZER_REQUESTS : STRESS_REQUESTS;
+  return test_under_sanitizer () ? SANITIZER_REQUESTS : STRESS_REQUESTS;
 }
 
-
-/* ------------------------------------------------------------------------
- * The servers in a child process
- *
- * The memory and fd figures must be the client's alone: libsoup 3.2's
- * SoupServer leaks a GSocket for every connection it accepts (fixed in
- * libsoup 3.4, commit b545d5f0 "soup-listener: Plug a leak"), and
- * TestServer keeps a connection whose response is paused (/stall) in
- * CLOSE_WAIT until it is freed. So the measured rounds talk to a TestServer
- * and a TestFaultServer in a child: this binary run with --serve.
- * ------------------------------------------------------------------------ */
-
-/* Spawned and reaped by hand (g_spawn + pidfd), not with GSubprocess:
- * GSubprocess watches its child from GLib's worker thread, one more thread
- * handing memory over inside GLib, where ThreadSanitizer cannot follow. */
-typedef struct
-{
-  GPid           pid;
-  int            stdin_fd;
-  char          *origins[2];  /* TestServer, TestFaultServer */
-} ServerProcess;
-
-static int
-serve_main (void)
-{
-  TestServer *server;
-  TestFaultServer *faults;
-  char c;
-
-  signal (SIGPIPE, SIG_IGN);
-  server = test_server_new ();
-  faults = test_fault_server_new ();
-  printf ("%s %s\n", test_server_get_origin (server), test_fault_server_get_origin (faults));
-  fflush (stdout);
-
-  /* until the parent closes our stdin, or dies */
-  while (read (STDIN_FILENO, &c, 1) > 0)
-    ;
-
-  test_fault_server_free (faults);
-  test_server_free (server);
-  return 0;
-}
-
-/* Waits (bounded) until fd is readable; FALSE on timeout. */
-static gboolean
-poll_readable (int   fd,
-               guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-  for (;;)
-    {
-      struct pollfd pfd = { .fd = fd, .events = POLLIN };
-      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
-      int r;
-
-      if (left <= 0)
-        return FALSE;
-      r = poll (&pfd, 1, (int) left);
-      if (r > 0)
-        return TRUE;
-      if (r < 0 && errno != EINTR)
-        g_error ("poll: %s", g_strerror (errno));
-    }
-}
-
-static ServerProcess *
-server_process_start (void)
-{
-  ServerProcess *self = g_new0 (ServerProcess, 1);
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *tsan_options = NULL;
-  g_auto(GStrv) envp = g_get_environ ();
-  g_auto(GStrv) origins = NULL;
-  g_autoptr(GString) line = g_string_new (NULL);
-  char *argv[] = { NULL, (char *) "--serve", NULL };
-  GError *error = NULL;
-  int stdout_fd = -1;
-
-  g_assert_nonnull (exe);
-  argv[0] = exe;
-
-  /* Under ThreadSanitizer the child runs only test-util's servers, whose
-   * reports (GLib's thread pool inside libsoup's server) say nothing
-   * about the library and would make the child exit with status 66. */
-  tsan_options = g_strconcat (g_environ_getenv (envp, "TSAN_OPTIONS") ?
-                              g_environ_getenv (envp, "TSAN_OPTIONS") : "",
-                              " report_bugs=0", NULL);
-  envp = g_environ_setenv (envp, "TSAN_OPTIONS", tsan_options, TRUE);
-
-  g_spawn_async_with_pipes (NULL, argv, envp,
-                            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES,
-                            NULL, NULL, &self->pid, &self->stdin_fd, &stdout_fd,
-                            NULL, &error);
-  g_assert_no_error (error);
-
-  /* "ORIGIN ORIGIN\n" */
-  while (line->len == 0 || line->str[line->len - 1] != '\n')
-    {
-      char buf[256];
-      gssize n;
-
-      if (!poll_readable (stdout_fd, TEST_WAIT_MS))
-        g_error ("the server process did not give its origins within %d ms",
-                 TEST_WAIT_MS);
-      n = read (stdout_fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        g_error ("the server process exited before giving its origins");
-      g_string_append_len (line, buf, n);
-    }
-  close (stdout_fd);
-  g_strchomp (line->str);
-
-  origins = g_strsplit (line->str, " ", -1);
-  g_assert_cmpuint (g_strv_length (origins), ==, 2);
-  for (guint i = 0; i < 2; i++)
-    {
-      g_assert_true (g_str_has_prefix (origins[i], "http://127.0.0.1:"));
-      self->origins[i] = g_strdup (origins[i]);
-    }
-
-  return self;
-}
-
-static void
-server_process_stop (ServerProcess *self)
-{
-  GError *error = NULL;
-  int status = 0;
-  int pidfd;
-
-  /* EOF on its stdin: the child frees its servers and exits */
-  close (self->stdin_fd);
-
-  pidfd = (int) syscall (SYS_pidfd_open, self->pid, 0);
-  if (pidfd >= 0)
-    {
-      if (!poll_readable (pidfd, TEST_WAIT_MS))
-        g_error ("the server process did not exit within %d ms", TEST_WAIT_MS);
-      close (pidfd);
-      g_assert_cmpint (waitpid (self->pid, &status, 0), ==, self->pid);
-    }
-  else
-    {
-      /* no pidfd (valgrind 3.19 does not know the syscall): poll */
-      gint64 deadline = g_get_monotonic_time () + TEST_WAIT_MS * 1000;
-      pid_t r;
-
-      g_assert_cmpint (errno, ==, ENOSYS);
-      while ((r = waitpid (self->pid, &status, WNOHANG)) == 0 &&
-             g_get_monotonic_time () < deadline)
-        test_iterate_for (10);
-      if (r == 0)
-        g_error ("the server process did not exit within %d ms", TEST_WAIT_MS);
-      g_assert_cmpint (r, ==, self->pid);
-    }
-  g_assert_true (g_spawn_check_wait_status (status, &error));
-  g_assert_no_error (error);
-  g_spawn_close_pid (self->pid);
-
-  g_free (self->origins[0]);
-  g_free (self->origins[1]);
-  g_free (self);
-}
 
 static void
 test_mixed_load (void)
 {
   static const char * const names[] = { "TestServer", "TestFaultServer" };
-  ServerProcess *servers;
+  TestServerProcess *servers;
+  const char *origin;
+  const char *fault_origin;
   guint n_requests = stress_request_count ();
   guint16 ports[2];
   guint fds_start;
@@ -1498,27 +1245,30 @@ test_mixed_load (void)
                   "data while paused; once the agent is gone the fd count is back to "
                   "its baseline and RSS within 8 MiB of it");
 
-  servers = server_process_start ();
-  for (guint i = 0; i < 2; i++)
-    ports[i] = origin_port (servers->origins[i]);
+  /* the measured rounds talk to a TestServer and a TestFaultServer in a
+   * child process, so the fd and memory figures are the client's alone */
+  servers = test_server_process_new (TEST_SERVE_FAULT_SERVER);
+  origin = test_server_process_get_origin (servers);
+  fault_origin = test_server_process_get_fault_origin (servers);
+  ports[0] = origin_port (origin);
+  ports[1] = origin_port (fault_origin);
 
   /* Warm-up: lazily created state (GIO modules, thread pools, malloc
    * arenas, per-thread read buffers, cached thread stacks) exists before
    * the baseline is taken. */
   /* A few requests first: state created once (an eventfd, GLib's and
    * libsoup's singletons) is then there when the count starts. */
-  stress_round (servers->origins[0], servers->origins[1], 20, FALSE);
+  stress_round (origin, fault_origin, 20, FALSE);
   fds_start = test_fd_count ();
-  stress_round (servers->origins[0], servers->origins[1],
-                MIN (WARMUP_REQUESTS, n_requests), FALSE);
-  fds_baseline = settle_fds (fds_start, FD_SETTLE_MS);
+  stress_round (origin, fault_origin, MIN (WARMUP_REQUESTS, n_requests), FALSE);
+  fds_baseline = test_settle_fds (fds_start, FD_SETTLE_MS);
   rss_baseline = test_rss_bytes ();
 
-  stress_round (servers->origins[0], servers->origins[1], n_requests, TRUE);
+  stress_round (origin, fault_origin, n_requests, TRUE);
 
   /* the agent is gone: its sockets close (libsoup may defer a close to
    * an idle callback, hence the iterations) */
-  fds_end = settle_fds (fds_baseline, FD_SETTLE_MS);
+  fds_end = test_settle_fds (fds_baseline, FD_SETTLE_MS);
   rss_end = test_rss_bytes ();
   rss_growth = (gssize) rss_end - (gssize) rss_baseline;
 
@@ -1537,12 +1287,12 @@ test_mixed_load (void)
       g_test_message ("open fds:%s", fds);
     }
   g_assert_cmpuint (fds_end, ==, fds_baseline);
-  if (UNDER_SANITIZER || under_valgrind ())
+  if (test_under_sanitizer () || test_under_valgrind ())
     g_test_message ("RSS not checked under a sanitizer or valgrind");
   else
     g_assert_cmpint (rss_growth, <, RSS_BUDGET);
 
-  server_process_stop (servers);
+  test_server_process_free (servers);
 }
 
 /* ------------------------------------------------------------------------
@@ -2154,8 +1904,8 @@ int
 main (int   argc,
       char *argv[])
 {
-  if (argc == 2 && g_str_equal (argv[1], "--serve"))
-    return serve_main ();
+  if (test_serve_requested (argc, argv))
+    return test_serve_main (argc, argv);
 
   test_init (&argc, &argv);
 

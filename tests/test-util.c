@@ -9,6 +9,9 @@
  *  - TestFaultServer: a raw-socket server (one accepting thread, one thread
  *    per connection) that misbehaves on purpose.
  *  - TestBlackhole: a listener whose backlog is full, so connect() hangs.
+ *  - TestServerProcess: those servers in a child process (the test binary
+ *    run with TEST_SERVE_ARG), for fd and memory figures that must be the
+ *    client's alone.
  *  - TestRecorder: a DispatchHandler that records every callback and
  *    asserts the handler contract while doing so.
  *
@@ -25,14 +28,37 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
 #include "test-util.h"
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+# define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#  define UNDER_SANITIZER 1
+# endif
+#endif
+#ifndef UNDER_SANITIZER
+# define UNDER_SANITIZER 0
+#endif
+
+/* `meson test --setup valgrind` runs the tests too: the slow ones scale
+ * down there */
+#if defined(__has_include)
+# if __has_include(<valgrind/valgrind.h>)
+#  include <valgrind/valgrind.h>
+#  define HAVE_VALGRIND_H 1
+# endif
+#endif
 
 /* ------------------------------------------------------------------------
  * Loop helpers
@@ -197,6 +223,93 @@ test_fd_count (void)
   /* the directory stream itself held one of them */
   g_assert_cmpuint (count, >, 0);
   return count - 1;
+}
+
+guint
+test_settle_fds (guint target,
+                 guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  guint fds = test_fd_count ();
+
+  while (fds != target && g_get_monotonic_time () < deadline)
+    {
+      test_iterate_for (20);
+      fds = test_fd_count ();
+    }
+
+  return fds;
+}
+
+char *
+test_list_fds (void)
+{
+  GString *text = g_string_new (NULL);
+  GDir *dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      g_string_append_printf (text, "\n  %s -> %s", name, target ? target : "?");
+    }
+  if (dir != NULL)
+    g_dir_close (dir);
+
+  return g_string_free (text, FALSE);
+}
+
+gboolean
+test_under_sanitizer (void)
+{
+  return UNDER_SANITIZER;
+}
+
+gboolean
+test_under_valgrind (void)
+{
+#ifdef HAVE_VALGRIND_H
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return FALSE;
+#endif
+}
+
+/* One callback for close_async and destroy_async: the finish function
+ * it checks goes with the flag it sets. */
+typedef struct
+{
+  gboolean (*finish) (DispatchDispatcher  *self,
+                      GAsyncResult        *result,
+                      GError             **error);
+  gboolean   done;
+} Finish;
+
+static void
+finish_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Finish *finish = user_data;
+  GError *error = NULL;
+
+  g_assert_true (finish->finish (DISPATCH_DISPATCHER (source), result, &error));
+  g_assert_no_error (error);
+  finish->done = TRUE;
+}
+
+void
+test_close_and_destroy (DispatchDispatcher *agent)
+{
+  Finish closed = { dispatch_dispatcher_close_finish, FALSE };
+  Finish destroyed = { dispatch_dispatcher_destroy_finish, FALSE };
+
+  dispatch_dispatcher_close_async (agent, NULL, finish_cb, &closed);
+  test_wait_for_flag (&closed.done, TEST_WAIT_MS);
+  dispatch_dispatcher_destroy_async (agent, NULL, NULL, finish_cb, &destroyed);
+  test_wait_for_flag (&destroyed.done, TEST_WAIT_MS);
 }
 
 /* ------------------------------------------------------------------------
@@ -1635,6 +1748,236 @@ const char *
 test_blackhole_get_origin (TestBlackhole *hole)
 {
   return hole->origin;
+}
+
+/* ------------------------------------------------------------------------
+ * TestServerProcess
+ * ------------------------------------------------------------------------ */
+
+/* The child's argv after TEST_SERVE_ARG, in the order the origins come */
+#define SERVE_FAULT_SERVER "fault-server"
+#define SERVE_BLACKHOLE    "blackhole"
+
+/* Spawned and reaped by hand (g_spawn + pidfd), not with GSubprocess:
+ * GSubprocess watches its child from GLib's worker thread, one more thread
+ * handing memory over inside GLib, where ThreadSanitizer cannot follow. */
+struct _TestServerProcess
+{
+  GPid   pid;
+  int    stdin_fd;
+  char  *origin;        /* TestServer */
+  char  *fault_origin;  /* TestFaultServer, or NULL */
+  char  *hole_origin;   /* TestBlackhole, or NULL */
+};
+
+gboolean
+test_serve_requested (int    argc,
+                      char **argv)
+{
+  return argc >= 2 && g_str_equal (argv[1], TEST_SERVE_ARG);
+}
+
+int
+test_serve_main (int    argc,
+                 char **argv)
+{
+  TestServer *server;
+  TestFaultServer *faults = NULL;
+  TestBlackhole *hole = NULL;
+  GString *line;
+  char c;
+
+  g_assert_true (test_serve_requested (argc, argv));
+
+  signal (SIGPIPE, SIG_IGN);
+  server = test_server_new ();
+  line = g_string_new (test_server_get_origin (server));
+  for (int i = 2; i < argc; i++)
+    {
+      if (g_str_equal (argv[i], SERVE_FAULT_SERVER) && faults == NULL)
+        {
+          faults = test_fault_server_new ();
+          g_string_append_printf (line, " %s", test_fault_server_get_origin (faults));
+        }
+      else if (g_str_equal (argv[i], SERVE_BLACKHOLE) && hole == NULL)
+        {
+          hole = test_blackhole_new ();
+          g_string_append_printf (line, " %s", test_blackhole_get_origin (hole));
+        }
+      else
+        g_error ("%s: unknown or repeated server \"%s\"", TEST_SERVE_ARG, argv[i]);
+    }
+  /* "ORIGIN[ ORIGIN...]\n" */
+  printf ("%s\n", line->str);
+  fflush (stdout);
+  g_string_free (line, TRUE);
+
+  /* until the parent closes our stdin, or dies */
+  while (read (STDIN_FILENO, &c, 1) > 0)
+    ;
+
+  test_blackhole_free (hole);
+  test_fault_server_free (faults);
+  test_server_free (server);
+  return 0;
+}
+
+/* Waits (bounded) until fd is readable; FALSE on timeout. */
+static gboolean
+poll_readable (int   fd,
+               guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      int r;
+
+      if (left <= 0)
+        return FALSE;
+      r = poll (&pfd, 1, (int) left);
+      if (r > 0)
+        return TRUE;
+      if (r < 0 && errno != EINTR)
+        g_error ("poll: %s", g_strerror (errno));
+    }
+}
+
+TestServerProcess *
+test_server_process_new (TestServeFlags flags)
+{
+  TestServerProcess *self = g_new0 (TestServerProcess, 1);
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *tsan_options = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  g_auto(GStrv) origins = NULL;
+  g_autoptr(GString) line = g_string_new (NULL);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  GError *error = NULL;
+  int stdout_fd = -1;
+  guint i;
+
+  g_assert_nonnull (exe);
+  g_ptr_array_add (argv, exe);
+  g_ptr_array_add (argv, (char *) TEST_SERVE_ARG);
+  if (flags & TEST_SERVE_FAULT_SERVER)
+    g_ptr_array_add (argv, (char *) SERVE_FAULT_SERVER);
+  if (flags & TEST_SERVE_BLACKHOLE)
+    g_ptr_array_add (argv, (char *) SERVE_BLACKHOLE);
+  g_ptr_array_add (argv, NULL);
+
+  /* Under ThreadSanitizer the child runs only test-util's servers, whose
+   * reports (GLib's thread pool inside libsoup's server) say nothing
+   * about the library and would make the child exit with status 66. */
+  tsan_options = g_strconcat (g_environ_getenv (envp, "TSAN_OPTIONS") ?
+                              g_environ_getenv (envp, "TSAN_OPTIONS") : "",
+                              " report_bugs=0", NULL);
+  envp = g_environ_setenv (envp, "TSAN_OPTIONS", tsan_options, TRUE);
+
+  g_spawn_async_with_pipes (NULL, (char **) argv->pdata, envp,
+                            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES,
+                            NULL, NULL, &self->pid, &self->stdin_fd, &stdout_fd,
+                            NULL, &error);
+  g_assert_no_error (error);
+
+  /* "ORIGIN[ ORIGIN...]\n" */
+  while (line->len == 0 || line->str[line->len - 1] != '\n')
+    {
+      char buf[256];
+      gssize n;
+
+      if (!poll_readable (stdout_fd, TEST_WAIT_MS))
+        g_error ("the server process did not give its origins within %d ms",
+                 TEST_WAIT_MS);
+      n = read (stdout_fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        g_error ("the server process exited before giving its origins");
+      g_string_append_len (line, buf, n);
+    }
+  close (stdout_fd);
+  g_strchomp (line->str);
+
+  /* the child's argv after the executable is TEST_SERVE_ARG and one word
+   * per server after the TestServer, and so many origins come */
+  origins = g_strsplit (line->str, " ", -1);
+  g_assert_cmpuint (g_strv_length (origins), ==, argv->len - 2);
+  for (i = 0; origins[i] != NULL; i++)
+    g_assert_true (g_str_has_prefix (origins[i], "http://127.0.0.1:"));
+
+  i = 0;
+  self->origin = g_strdup (origins[i++]);
+  if (flags & TEST_SERVE_FAULT_SERVER)
+    self->fault_origin = g_strdup (origins[i++]);
+  if (flags & TEST_SERVE_BLACKHOLE)
+    self->hole_origin = g_strdup (origins[i++]);
+
+  return self;
+}
+
+void
+test_server_process_free (TestServerProcess *self)
+{
+  GError *error = NULL;
+  int status = 0;
+  int pidfd;
+
+  /* EOF on its stdin: the child frees its servers and exits */
+  close (self->stdin_fd);
+
+  pidfd = (int) syscall (SYS_pidfd_open, self->pid, 0);
+  if (pidfd >= 0)
+    {
+      if (!poll_readable (pidfd, TEST_WAIT_MS))
+        g_error ("the server process did not exit within %d ms", TEST_WAIT_MS);
+      close (pidfd);
+      g_assert_cmpint (waitpid (self->pid, &status, 0), ==, self->pid);
+    }
+  else
+    {
+      /* no pidfd (valgrind 3.19 does not know the syscall): poll */
+      gint64 deadline = g_get_monotonic_time () + TEST_WAIT_MS * 1000;
+      pid_t r;
+
+      g_assert_cmpint (errno, ==, ENOSYS);
+      while ((r = waitpid (self->pid, &status, WNOHANG)) == 0 &&
+             g_get_monotonic_time () < deadline)
+        test_iterate_for (10);
+      if (r == 0)
+        g_error ("the server process did not exit within %d ms", TEST_WAIT_MS);
+      g_assert_cmpint (r, ==, self->pid);
+    }
+  g_assert_true (g_spawn_check_wait_status (status, &error));
+  g_assert_no_error (error);
+  g_spawn_close_pid (self->pid);
+
+  g_free (self->origin);
+  g_free (self->fault_origin);
+  g_free (self->hole_origin);
+  g_free (self);
+}
+
+const char *
+test_server_process_get_origin (TestServerProcess *self)
+{
+  return self->origin;
+}
+
+const char *
+test_server_process_get_fault_origin (TestServerProcess *self)
+{
+  g_assert_nonnull (self->fault_origin);  /* TEST_SERVE_FAULT_SERVER */
+  return self->fault_origin;
+}
+
+const char *
+test_server_process_get_hole_origin (TestServerProcess *self)
+{
+  g_assert_nonnull (self->hole_origin);  /* TEST_SERVE_BLACKHOLE */
+  return self->hole_origin;
 }
 
 /* ------------------------------------------------------------------------

@@ -23,6 +23,26 @@ void     test_iterate_for       (guint ms);
 
 gsize    test_rss_bytes         (void);  /* current VmRSS of this process */
 guint    test_fd_count          (void);  /* open fds of this process */
+/* Polls the fd count (iterating the thread-default context in between)
+ * until it is `target` or timeout_ms passed; returns the last count.
+ * Nothing signals "the socket is closed" (libsoup may defer a close to an
+ * idle callback, the server side closes asynchronously), hence the
+ * polling. */
+guint    test_settle_fds        (guint target, guint timeout_ms);
+/* For failure reports: every open fd of this process, one
+ * "\n  FD -> TARGET" line each. (transfer full) */
+char    *test_list_fds          (void);
+
+/* TRUE in a build with AddressSanitizer or ThreadSanitizer. */
+gboolean test_under_sanitizer   (void);
+/* TRUE when running under valgrind (`meson test --setup valgrind`);
+ * always FALSE where <valgrind/valgrind.h> was missing at build time. */
+gboolean test_under_valgrind    (void);
+
+/* close_async, then destroy_async, each waited for (bounded by
+ * TEST_WAIT_MS) and asserted to succeed. Waits for nothing in flight:
+ * the caller has drained the agent. Does not drop the reference. */
+void     test_close_and_destroy (DispatchDispatcher *agent);
 
 /* ------------------------------------------------------------------------
  * TestServer: an in-process SoupServer on 127.0.0.1, port 0, running in a
@@ -134,6 +154,53 @@ const char    *test_blackhole_get_origin (TestBlackhole *hole);
 
 /* An origin on which nothing listens (connection refused). */
 char          *test_refused_origin       (void);
+
+/* ------------------------------------------------------------------------
+ * TestServerProcess: a TestServer (and, on request, a TestFaultServer
+ * and a TestBlackhole) in a child process, for tests whose fd and memory
+ * figures must be the client's alone. In-process they would not be:
+ * libsoup 3.2's SoupServer leaks a GSocket for every connection it accepts
+ * (fixed in libsoup 3.4, commit b545d5f0 "soup-listener: Plug a leak"),
+ * and TestServer keeps a connection whose response is paused (/stall) in
+ * CLOSE_WAIT until it is freed.
+ *
+ * The child is this same test binary run with TEST_SERVE_ARG, so a test
+ * that uses it starts its main() with
+ *
+ *   if (test_serve_requested (argc, argv))
+ *     return test_serve_main (argc, argv);
+ *
+ * The child prints its origins on one line of stdout and serves until its
+ * stdin reaches EOF (the parent closes it, or dies).
+ * ------------------------------------------------------------------------ */
+#define TEST_SERVE_ARG "--serve"
+
+typedef enum {
+  TEST_SERVE_SERVER_ONLY  = 0,
+  TEST_SERVE_FAULT_SERVER = 1 << 0,  /* a TestFaultServer as well */
+  TEST_SERVE_BLACKHOLE    = 1 << 1,  /* a TestBlackhole as well */
+} TestServeFlags;
+
+typedef struct _TestServerProcess TestServerProcess;
+
+/* Spawns the child and waits (bounded by TEST_WAIT_MS) for its origins;
+ * fails the test if they do not come. */
+TestServerProcess *test_server_process_new      (TestServeFlags     flags);
+/* Ends the child (EOF on its stdin), reaps it (bounded by TEST_WAIT_MS)
+ * and asserts it exited with status 0; then frees self. */
+void               test_server_process_free     (TestServerProcess *self);
+/* The TestServer's "http://127.0.0.1:PORT" */
+const char        *test_server_process_get_origin       (TestServerProcess *self);
+/* The TestFaultServer's origin; only with TEST_SERVE_FAULT_SERVER */
+const char        *test_server_process_get_fault_origin (TestServerProcess *self);
+/* The TestBlackhole's origin; only with TEST_SERVE_BLACKHOLE */
+const char        *test_server_process_get_hole_origin  (TestServerProcess *self);
+
+/* The child side: TRUE if argv asks for it (argv[1] is TEST_SERVE_ARG). */
+gboolean           test_serve_requested  (int argc, char **argv);
+/* Runs the servers argv names until stdin reaches EOF; returns the
+ * process exit status. Called before test_init(). */
+int                test_serve_main       (int argc, char **argv);
 
 /* ------------------------------------------------------------------------
  * TestRecorder: a DispatchHandler that records every callback and asserts
