@@ -55,4 +55,20 @@ void                       _dispatch_exchange_start          (DispatchExchange  
 DispatchRequestController *_dispatch_exchange_get_controller (DispatchExchange             *self);
 GList                     *_dispatch_exchange_get_link       (DispatchExchange             *self);
 
+/* SoupMessage signal handlers, called from the emission hooks
+ * (dispatch-exchange-hooks.c) in the dispatch context; @user_data is the
+ * exchange the message is bound to. */
+void _dispatch_exchange_on_network_event     (SoupMessage        *msg,
+                                              GSocketClientEvent  event,
+                                              GIOStream          *connection,
+                                              gpointer            user_data);
+void _dispatch_exchange_on_wrote_body        (SoupMessage        *msg,
+                                              gpointer            user_data);
+void _dispatch_exchange_on_got_informational (SoupMessage        *msg,
+                                              gpointer            user_data);
+void _dispatch_exchange_on_restarted         (SoupMessage        *msg,
+                                              gpointer            user_data);
+void _dispatch_exchange_on_starting          (SoupMessage        *msg,
+                                              gpointer            user_data);
+
 G_END_DECLS

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "dispatch-error.h"
+#include "dispatch-exchange-hooks-private.h"
 #include "dispatch-exchange-private.h"
 #include "dispatch-headers-private.h"
 #include "dispatch-request-controller-private.h"
@@ -112,7 +113,6 @@ static gboolean exchange_begin (DispatchExchange  *self,
                                 GError           **error);
 static void     reschedule     (DispatchExchange  *self);
 static void exchange_pump  (DispatchExchange *self);
-static void install_hooks  (void);
 static void message_unbind (DispatchExchange *self);
 
 static DispatchExchange *
@@ -163,7 +163,7 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
   DispatchExchange *self = g_new0 (DispatchExchange, 1);
   gint64 max_size;
 
-  install_hooks ();
+  _dispatch_exchange_hooks_install ();
 
   self->ref_count = 1;
   self->phase = PHASE_QUEUED;
@@ -427,13 +427,14 @@ fail_transport (DispatchExchange *self,
   g_error_free (error);
 }
 
-/* Message signal handlers */
+/* Message signal handlers, called from the emission hooks
+ * (dispatch-exchange-hooks.c) */
 
-static void
-on_network_event (SoupMessage        *msg,
-                  GSocketClientEvent  event,
-                  GIOStream          *connection,
-                  gpointer            user_data)
+void
+_dispatch_exchange_on_network_event (SoupMessage        *msg,
+                                     GSocketClientEvent  event,
+                                     GIOStream          *connection,
+                                     gpointer            user_data)
 {
   DispatchExchange *self = user_data;
 
@@ -474,9 +475,9 @@ on_network_event (SoupMessage        *msg,
     }
 }
 
-static void
-on_wrote_body (SoupMessage *msg,
-               gpointer     user_data)
+void
+_dispatch_exchange_on_wrote_body (SoupMessage *msg,
+                                  gpointer     user_data)
 {
   DispatchExchange *self = user_data;
 
@@ -487,9 +488,9 @@ on_wrote_body (SoupMessage *msg,
   reschedule (self);
 }
 
-static void
-on_got_informational (SoupMessage *msg,
-                      gpointer     user_data)
+void
+_dispatch_exchange_on_got_informational (SoupMessage *msg,
+                                         gpointer     user_data)
 {
   DispatchExchange *self = user_data;
   g_autoptr(DispatchHeaders) headers = NULL;
@@ -510,9 +511,9 @@ on_got_informational (SoupMessage *msg,
                                               soup_message_get_status (msg), headers);
 }
 
-static void
-on_restarted (SoupMessage *msg,
-              gpointer     user_data)
+void
+_dispatch_exchange_on_restarted (SoupMessage *msg,
+                                 gpointer     user_data)
 {
   DispatchExchange *self = user_data;
   GBytes *body = dispatch_request_get_body (self->request);
@@ -527,9 +528,9 @@ on_restarted (SoupMessage *msg,
                   "but its body stream was already consumed");
 }
 
-static void
-on_starting (SoupMessage *msg,
-             gpointer     user_data)
+void
+_dispatch_exchange_on_starting (SoupMessage *msg,
+                                gpointer     user_data)
 {
   DispatchExchange *self = user_data;
 
@@ -558,110 +559,10 @@ on_accept_certificate (SoupMessage          *msg,
   return TRUE;
 }
 
-/* libsoup signals reach exchanges through emission hooks installed once,
- * not through handlers connected to every message: connecting and
- * disconnecting four closures per request cost more than the rest of the
- * dispatch layer (PERFORMANCE-NOTES.md). A message is bound to its
- * exchange in a table; messages of other libsoup users are not in it and
- * are passed over. Emissions happen in the message's context, which is the
- * exchange's dispatch context. */
-typedef enum {
-  HOOK_NETWORK_EVENT,
-  HOOK_WROTE_BODY,
-  HOOK_GOT_INFORMATIONAL,
-  HOOK_RESTARTED,
-  HOOK_STARTING,
-} Hook;
-
-/* message -> exchange; a plain table under a mutex is cheaper than
- * qdata (whose bit lock and list walk showed up per emission) */
-static GMutex      bound_mutex;
-static GHashTable *bound_messages;
-
-static DispatchExchange *
-lookup_exchange (SoupMessage *msg)
-{
-  DispatchExchange *self;
-
-  g_mutex_lock (&bound_mutex);
-  self = g_hash_table_lookup (bound_messages, msg);
-  g_mutex_unlock (&bound_mutex);
-
-  return self;
-}
-
-static gboolean
-message_hook (GSignalInvocationHint *hint,
-              guint                  n_params,
-              const GValue          *params,
-              gpointer               data)
-{
-  SoupMessage *msg = g_value_get_object (&params[0]);
-  DispatchExchange *self = lookup_exchange (msg);
-
-  if (self == NULL)
-    return TRUE;
-
-  switch ((Hook) GPOINTER_TO_UINT (data))
-    {
-    case HOOK_NETWORK_EVENT:
-      on_network_event (msg, g_value_get_enum (&params[1]), g_value_get_object (&params[2]), self);
-      break;
-
-    case HOOK_WROTE_BODY:
-      on_wrote_body (msg, self);
-      break;
-
-    case HOOK_GOT_INFORMATIONAL:
-      on_got_informational (msg, self);
-      break;
-
-    case HOOK_RESTARTED:
-      on_restarted (msg, self);
-      break;
-
-    case HOOK_STARTING:
-      on_starting (msg, self);
-      break;
-
-    default:
-      g_assert_not_reached ();
-    }
-
-  return TRUE;
-}
-
-static void
-install_hooks (void)
-{
-  static gsize installed;
-
-  if (g_once_init_enter (&installed))
-    {
-      static const struct { const char *name; Hook hook; } hooks[] = {
-        { "network-event", HOOK_NETWORK_EVENT },
-        { "wrote-body", HOOK_WROTE_BODY },
-        { "got-informational", HOOK_GOT_INFORMATIONAL },
-        { "restarted", HOOK_RESTARTED },
-        { "starting", HOOK_STARTING },
-      };
-      gpointer klass = g_type_class_ref (SOUP_TYPE_MESSAGE);
-
-      bound_messages = g_hash_table_new (NULL, NULL);
-      for (guint i = 0; i < G_N_ELEMENTS (hooks); i++)
-        g_signal_add_emission_hook (g_signal_lookup (hooks[i].name, SOUP_TYPE_MESSAGE), 0,
-                                    message_hook, GUINT_TO_POINTER (hooks[i].hook), NULL);
-      g_type_class_unref (klass);
-      g_once_init_leave (&installed, 1);
-    }
-}
-
 static void
 message_bind (DispatchExchange *self)
 {
-  g_mutex_lock (&bound_mutex);
-  g_hash_table_insert (bound_messages, self->msg, self);
-  g_mutex_unlock (&bound_mutex);
+  _dispatch_exchange_hooks_bind (self->msg, self);
 
   if (self->config.accept_any_certificate)
     g_signal_connect (self->msg, "accept-certificate", G_CALLBACK (on_accept_certificate), self);
@@ -671,9 +572,7 @@ message_bind (DispatchExchange *self)
 static void
 message_unbind (DispatchExchange *self)
 {
-  g_mutex_lock (&bound_mutex);
-  g_hash_table_remove (bound_messages, self->msg);
-  g_mutex_unlock (&bound_mutex);
+  _dispatch_exchange_hooks_unbind (self->msg);
 
   if (self->config.accept_any_certificate)
     g_signal_handlers_disconnect_by_func (self->msg, on_accept_certificate, self);
