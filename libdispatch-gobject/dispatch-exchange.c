@@ -72,7 +72,7 @@ struct _DispatchExchange
 
   SoupMessage               *msg;
   GInputStream              *body;
-  GPollableInputStream      *pollable;  /* body, if it can poll */
+  GPollableInputStream      *pollable;  /* the body, as a pollable stream */
   GSource                   *read_source;
   /* a chunk read just before a pause from another thread took effect;
    * delivered first on resume (at most one read buffer is ever held) */
@@ -112,8 +112,8 @@ static void     exchange_drive (gpointer           data);
 static gboolean exchange_begin (DispatchExchange  *self,
                                 GError           **error);
 static void     reschedule     (DispatchExchange  *self);
-static void exchange_pump  (DispatchExchange *self);
-static void message_unbind (DispatchExchange *self);
+static void     exchange_pump  (DispatchExchange  *self);
+static void     message_unbind (DispatchExchange  *self);
 
 static DispatchExchange *
 exchange_ref (DispatchExchange *self)
