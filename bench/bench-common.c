@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -433,4 +434,120 @@ bench_fail (const BenchArgs *args,
   printf ("\"}\n");
   fflush (stdout);
   exit (1);
+}
+
+void
+bench_report_small (const BenchArgs *args,
+                    const char      *contender,
+                    long             failed,
+                    double           seconds,
+                    double           cpu_s,
+                    uint64_t         bytes,
+                    const char      *first_error)
+{
+  int has_error = first_error != NULL && first_error[0] != '\0';
+
+  printf ("{\"contender\": \"%s\", \"mode\": \"small\", \"requests\": %ld, "
+          "\"concurrency\": %d, \"connections\": %d, \"errors\": %ld, \"seconds\": %.4f, "
+          "\"rps\": %.1f, \"cpu_s\": %.4f, \"cpu_ms_per_1000\": %.2f, "
+          "\"bytes\": %" PRIu64 "%s%s%s}\n",
+          contender, args->requests, args->concurrency, args->connections,
+          failed, seconds, args->requests / seconds, cpu_s,
+          cpu_s * 1e6 / args->requests, bytes,
+          has_error ? ", \"first_error\": \"" : "", has_error ? first_error : "",
+          has_error ? "\"" : "");
+}
+
+void
+bench_report_stream (const BenchArgs *args,
+                     const char      *contender,
+                     uint64_t         bytes,
+                     double           seconds,
+                     double           cpu_s)
+{
+  (void) args;
+  printf ("{\"contender\": \"%s\", \"mode\": \"stream\", \"bytes\": %" PRIu64
+          ", \"seconds\": %.4f, \"mb_per_s\": %.1f, \"peak_rss_kib\": %ld, "
+          "\"cpu_s\": %.4f}\n",
+          contender, bytes, seconds, bytes / 1e6 / seconds, bench_hwm_kib (), cpu_s);
+}
+
+void
+bench_report_pause (const BenchArgs     *args,
+                    const char          *contender,
+                    uint64_t             delivered_at_pause,
+                    uint64_t             delivered_end,
+                    const BenchSockStat *stat_at_pause,
+                    const BenchSockStat *stat_end,
+                    long                 rss_at_pause_kib,
+                    long                 rss_end_kib,
+                    int                  resumed)
+{
+  uint64_t read0 = bench_sockstat_read (stat_at_pause) - args->head_bytes;
+  uint64_t read1 = bench_sockstat_read (stat_end) - args->head_bytes;
+
+  printf ("{\"contender\": \"%s\", \"mode\": \"pause\", \"pause_s\": %.1f, "
+          "\"delivered_at_pause\": %" PRIu64 ", "
+          "\"delivered_during_pause\": %" PRId64 ", "
+          "\"read_at_pause\": %" PRIu64 ", "
+          "\"held_at_pause\": %" PRId64 ", \"held_end\": %" PRId64 ", "
+          "\"server_sent_during_pause\": %" PRId64 ", "
+          "\"kernel_buffered_end\": %" PRIu64 ", "
+          "\"rss_at_pause_kib\": %ld, \"rss_growth_kib\": %ld, \"connections_seen\": %d, "
+          "\"resumed\": %s}\n",
+          contender, args->pause_s, delivered_at_pause,
+          (int64_t) (delivered_end - delivered_at_pause), read0,
+          (int64_t) (read0 - delivered_at_pause),
+          (int64_t) (read1 - delivered_end),
+          (int64_t) (stat_end->server_bytes_acked - stat_at_pause->server_bytes_acked),
+          stat_end->client_recv_queue + stat_end->server_send_queue,
+          rss_at_pause_kib, rss_end_kib - rss_at_pause_kib,
+          stat_at_pause->n_client, resumed ? "true" : "false");
+}
+
+void
+bench_report_latency (const BenchArgs *args,
+                      const char      *contender,
+                      double          *samples,
+                      long             n_samples,
+                      long             n_closed)
+{
+  double p50 = bench_percentile (samples, n_samples, 50);
+  double p99 = bench_percentile (samples, n_samples, 99);
+  double max = bench_percentile (samples, n_samples, 100);
+
+  printf ("{\"contender\": \"%s\", \"mode\": \"%s\", \"samples\": %ld, "
+          "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
+          contender, args->mode_name, n_samples, p50, p99, max);
+  if (args->mode != BENCH_MODE_RESUME_LATENCY)
+    printf (", \"closed\": %ld", n_closed);
+  printf ("}\n");
+}
+
+void
+bench_report_many_paused (const BenchArgs *args,
+                          const char      *contender,
+                          long             rss_before_kib,
+                          uint64_t         delivered_total,
+                          uint64_t         warmup_bytes)
+{
+  BenchSockStat stat = { 0 };
+  long rss_after;
+  int64_t held;
+
+  rss_after = bench_rss_kib ();
+  bench_sockstat (args->port, &stat);
+  /* what the client read minus what reached the handlers: the
+   * warm-up's response came over one of these connections too */
+  held = (int64_t) bench_sockstat_read (&stat)
+         - (int64_t) args->head_bytes * (args->requests + 1)
+         - (int64_t) warmup_bytes - (int64_t) delivered_total;
+  printf ("{\"contender\": \"%s\", \"mode\": \"many-paused\", \"requests\": %ld, "
+          "\"rss_before_kib\": %ld, \"rss_after_kib\": %ld, \"bytes_per_request\": %.0f, "
+          "\"delivered_per_request\": %.0f, \"held_per_request\": %.0f, "
+          "\"connections_seen\": %d}\n",
+          contender, args->requests, rss_before_kib, rss_after,
+          (rss_after - rss_before_kib) * 1024.0 / args->requests,
+          (double) delivered_total / args->requests,
+          (double) held / args->requests, stat.n_client);
 }

@@ -84,6 +84,57 @@ int      bench_sockstat      (int            port,
  * received by the kernel minus still queued. */
 uint64_t bench_sockstat_read (const BenchSockStat *stat);
 
+/* The result lines, one JSON object on stdout per run: bench/run keeps
+ * the last line starting with `{` and bench/report.py reads the keys.
+ * Every C contender prints them through these, so that the keys, their
+ * order and their formats stay the same for all. */
+
+/* small: @cpu_s is the CPU time of the measured part; @first_error is
+ * NULL or "" when every request succeeded. */
+void     bench_report_small       (const BenchArgs *args,
+                                   const char      *contender,
+                                   long             failed,
+                                   double           seconds,
+                                   double           cpu_s,
+                                   uint64_t         bytes,
+                                   const char      *first_error);
+
+/* stream: peak_rss_kib is read here (VmHWM). */
+void     bench_report_stream      (const BenchArgs *args,
+                                   const char      *contender,
+                                   uint64_t         bytes,
+                                   double           seconds,
+                                   double           cpu_s);
+
+/* pause: what reached the handler and the sockets at the pause and at
+ * the end (args->head_bytes is taken off what the client read). */
+void     bench_report_pause       (const BenchArgs     *args,
+                                   const char          *contender,
+                                   uint64_t             delivered_at_pause,
+                                   uint64_t             delivered_end,
+                                   const BenchSockStat *stat_at_pause,
+                                   const BenchSockStat *stat_end,
+                                   long                 rss_at_pause_kib,
+                                   long                 rss_end_kib,
+                                   int                  resumed);
+
+/* resume-latency, abort-latency: sorts @samples (µs); "closed" only for
+ * abort-latency. */
+void     bench_report_latency     (const BenchArgs *args,
+                                   const char      *contender,
+                                   double          *samples,
+                                   long             n_samples,
+                                   long             n_closed);
+
+/* many-paused, once every request is paused: reads RSS and the sockets
+ * of args->port now. @warmup_bytes is the body of the one download done
+ * before @rss_before_kib, over one of the same connections. */
+void     bench_report_many_paused (const BenchArgs *args,
+                                   const char      *contender,
+                                   long             rss_before_kib,
+                                   uint64_t         delivered_total,
+                                   uint64_t         warmup_bytes);
+
 /* Prints `{"error": MESSAGE, ...}` as the result line and exits 1. */
 void     bench_fail          (const BenchArgs *args,
                               const char      *contender,

@@ -433,15 +433,8 @@ main (int    argc,
       seconds = (bench.t1_us - bench.t0_us) / 1e6;
       if (bench.error != NULL && bench.failed == bench.completed)
         bench_fail (&bench.args, CONTENDER, bench.error);
-      printf ("{\"contender\": \"%s\", \"mode\": \"small\", \"requests\": %ld, "
-              "\"concurrency\": %d, \"connections\": %d, \"errors\": %ld, \"seconds\": %.4f, "
-              "\"rps\": %.1f, \"cpu_s\": %.4f, \"cpu_ms_per_1000\": %.2f, "
-              "\"bytes\": %" G_GUINT64_FORMAT "%s%s%s}\n",
-              CONTENDER, bench.args.requests, bench.args.concurrency, bench.args.connections,
-              bench.failed, seconds, bench.args.requests / seconds, bench.cpu1 - bench.cpu0,
-              (bench.cpu1 - bench.cpu0) * 1e6 / bench.args.requests, bench.bytes,
-              bench.error ? ", \"first_error\": \"" : "", bench.error ? bench.error : "",
-              bench.error ? "\"" : "");
+      bench_report_small (&bench.args, CONTENDER, bench.failed, seconds,
+                          bench.cpu1 - bench.cpu0, bench.bytes, bench.error);
       break;
 
     case BENCH_MODE_STREAM:
@@ -454,43 +447,21 @@ main (int    argc,
       if (bench.error != NULL)
         bench_fail (&bench.args, CONTENDER, bench.error);
       seconds = (bench.t1_us - bench.t0_us) / 1e6;
-      printf ("{\"contender\": \"%s\", \"mode\": \"stream\", \"bytes\": %" G_GUINT64_FORMAT
-              ", \"seconds\": %.4f, \"mb_per_s\": %.1f, \"peak_rss_kib\": %ld, "
-              "\"cpu_s\": %.4f}\n",
-              CONTENDER, bench.bytes, seconds, bench.bytes / 1e6 / seconds, bench_hwm_kib (),
-              bench.cpu1 - bench.cpu0);
+      bench_report_stream (&bench.args, CONTENDER, bench.bytes, seconds,
+                           bench.cpu1 - bench.cpu0);
       break;
 
     case BENCH_MODE_PAUSE:
       {
-        guint64 read0;
-        guint64 read1;
-
         bench.total = 1;
         start_next (&bench);
         g_main_loop_run (bench.loop);
 
         if (bench.error != NULL)
           bench_fail (&bench.args, CONTENDER, bench.error);
-        read0 = bench_sockstat_read (&bench.stat_at_pause) - bench.args.head_bytes;
-        read1 = bench_sockstat_read (&bench.stat_end) - bench.args.head_bytes;
-        printf ("{\"contender\": \"%s\", \"mode\": \"pause\", \"pause_s\": %.1f, "
-                "\"delivered_at_pause\": %" G_GUINT64_FORMAT ", "
-                "\"delivered_during_pause\": %" G_GINT64_FORMAT ", "
-                "\"read_at_pause\": %" G_GUINT64_FORMAT ", "
-                "\"held_at_pause\": %" G_GINT64_FORMAT ", \"held_end\": %" G_GINT64_FORMAT ", "
-                "\"server_sent_during_pause\": %" G_GINT64_FORMAT ", "
-                "\"kernel_buffered_end\": %" G_GUINT64_FORMAT ", "
-                "\"rss_at_pause_kib\": %ld, \"rss_growth_kib\": %ld, \"connections_seen\": %d, "
-                "\"resumed\": %s}\n",
-                CONTENDER, bench.args.pause_s, bench.delivered_at_pause,
-                (gint64) (bench.delivered_end - bench.delivered_at_pause), read0,
-                (gint64) (read0 - bench.delivered_at_pause),
-                (gint64) (read1 - bench.delivered_end),
-                (gint64) (bench.stat_end.server_bytes_acked - bench.stat_at_pause.server_bytes_acked),
-                bench.stat_end.client_recv_queue + bench.stat_end.server_send_queue,
-                bench.rss_at_pause, bench.rss_end - bench.rss_at_pause,
-                bench.stat_at_pause.n_client, bench.resumed_ok ? "true" : "false");
+        bench_report_pause (&bench.args, CONTENDER, bench.delivered_at_pause,
+                            bench.delivered_end, &bench.stat_at_pause, &bench.stat_end,
+                            bench.rss_at_pause, bench.rss_end, bench.resumed_ok);
         break;
       }
 
@@ -498,10 +469,6 @@ main (int    argc,
     case BENCH_MODE_ABORT_LATENCY:
       {
         gboolean resume = bench.args.mode == BENCH_MODE_RESUME_LATENCY;
-        long n;
-        double p50;
-        double p99;
-        double max;
 
         bench.total = resume ? 1 : bench.args.requests;
         start_next (&bench);
@@ -509,25 +476,13 @@ main (int    argc,
 
         if (bench.error != NULL)
           bench_fail (&bench.args, CONTENDER, bench.error);
-        n = bench.n_samples;
-        p50 = bench_percentile (bench.samples, n, 50);
-        p99 = bench_percentile (bench.samples, n, 99);
-        max = bench_percentile (bench.samples, n, 100);
-        printf ("{\"contender\": \"%s\", \"mode\": \"%s\", \"samples\": %ld, "
-                "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
-                CONTENDER, bench.args.mode_name, n, p50, p99, max);
-        if (!resume)
-          printf (", \"closed\": %ld", bench.n_closed);
-        printf ("}\n");
+        bench_report_latency (&bench.args, CONTENDER, bench.samples, bench.n_samples,
+                              bench.n_closed);
         break;
       }
 
     case BENCH_MODE_MANY_PAUSED:
       {
-        BenchSockStat stat;
-        long rss_after;
-        gint64 held;
-
         warm_up_many_paused (&bench);
         bench.rss_before = bench_rss_kib ();
         bench.total = bench.args.requests;
@@ -540,21 +495,8 @@ main (int    argc,
         /* let anything already scheduled run */
         for (int i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
           ;
-        rss_after = bench_rss_kib ();
-        bench_sockstat (bench.args.port, &stat);
-        /* what the client read minus what reached the handlers: the
-         * warm-up's response came over one of these connections too */
-        held = (gint64) bench_sockstat_read (&stat)
-               - (gint64) bench.args.head_bytes * (bench.args.requests + 1)
-               - (gint64) bench.warmup_bytes - (gint64) bench.delivered_total;
-        printf ("{\"contender\": \"%s\", \"mode\": \"many-paused\", \"requests\": %ld, "
-                "\"rss_before_kib\": %ld, \"rss_after_kib\": %ld, \"bytes_per_request\": %.0f, "
-                "\"delivered_per_request\": %.0f, \"held_per_request\": %.0f, "
-                "\"connections_seen\": %d}\n",
-                CONTENDER, bench.args.requests, bench.rss_before, rss_after,
-                (rss_after - bench.rss_before) * 1024.0 / bench.args.requests,
-                (double) bench.delivered_total / bench.args.requests,
-                (double) held / bench.args.requests, stat.n_client);
+        bench_report_many_paused (&bench.args, CONTENDER, bench.rss_before,
+                                  bench.delivered_total, bench.warmup_bytes);
         fflush (stdout);
         /* Tearing 1000 paused requests down is not what is measured. */
         _exit (0);
