@@ -276,15 +276,20 @@ reschedule (DispatchExchange *self)
 /* Terminal paths */
 
 static void
-close_body (DispatchExchange *self)
+drop_read_source (DispatchExchange *self)
 {
-  g_clear_pointer (&self->held, g_bytes_unref);
-
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
       g_clear_pointer (&self->read_source, g_source_unref);
     }
+}
+
+static void
+close_body (DispatchExchange *self)
+{
+  g_clear_pointer (&self->held, g_bytes_unref);
+  drop_read_source (self);
 
   if (self->body != NULL)
     {
@@ -316,12 +321,9 @@ finish (DispatchExchange *self,
 
   /* A request that fails before libsoup was about to write it (refused,
    * invalid, aborted early) still gets its start first. */
-  if (!self->started)
-    {
-      request_start (self);
-      if (self->phase == PHASE_DONE)
-        return;
-    }
+  request_start (self);
+  if (self->phase == PHASE_DONE)
+    return;  /* a nested main loop in the callback finished it */
 
   self->phase = PHASE_DONE;
   memset (self->deadline, 0, sizeof self->deadline);
@@ -340,7 +342,7 @@ finish (DispatchExchange *self,
 
   /* Mark the controller finished first: abort(), pause() and resume()
    * called from the terminal callback are no-ops, and waiters wake. */
-  _dispatch_request_controller_finish (self->controller, error);
+  _dispatch_request_controller_finish (self->controller);
 
   if (error != NULL)
     dispatch_handler_on_response_error (self->handler, self->controller, error);
@@ -590,28 +592,55 @@ response_has_body (DispatchExchange *self,
            SOUP_STATUS_IS_INFORMATIONAL (status));
 }
 
-/* NULL (no header) or 1 to 19 digits within gint64; libsoup repeats a
- * list of equal values, which it accepts, so allow "N, N" too. */
+/* NULL (no header), or digits within gint64; libsoup accepts a list of
+ * equal values ("N, N"), so allow that too. No allocation: this runs for
+ * every response. */
 static gboolean
 content_length_is_valid (const char *value)
 {
-  g_auto(GStrv) parts = NULL;
+  const char *first = NULL;
+  gsize first_len = 0;
+  const char *p = value;
 
   if (value == NULL)
     return TRUE;
 
-  parts = g_strsplit (value, ",", -1);
-  for (guint i = 0; parts[i] != NULL; i++)
+  for (;;)
     {
-      const char *part = g_strstrip (parts[i]);
-      guint64 n;
+      const char *digits;
+      guint64 n = 0;
 
-      if (!g_ascii_string_to_unsigned (part, 10, 0, G_MAXINT64, &n, NULL) ||
-          g_strcmp0 (part, parts[0]) != 0)
+      while (*p == ' ' || *p == '\t')
+        p++;
+
+      for (digits = p; g_ascii_isdigit (*p); p++)
+        {
+          guint d = *p - '0';
+
+          if (n > (guint64) (G_MAXINT64 - d) / 10)
+            return FALSE;
+          n = n * 10 + d;
+        }
+
+      if (p == digits)
+        return FALSE;
+
+      if (first == NULL)
+        {
+          first = digits;
+          first_len = p - digits;
+        }
+      else if ((gsize) (p - digits) != first_len || memcmp (digits, first, first_len) != 0)
+        return FALSE;
+
+      while (*p == ' ' || *p == '\t')
+        p++;
+
+      if (*p == '\0')
+        return TRUE;
+      if (*p++ != ',')
         return FALSE;
     }
-
-  return TRUE;
 }
 
 /* The reason phrase goes to bindings as a UTF-8 string: control bytes or
@@ -637,6 +666,51 @@ sanitize_reason (guint       status,
   return soup_status_get_phrase (status);
 }
 
+/* Whether the final response head can be taken: sets the expected body
+ * length, or returns why the response is refused. */
+static GError *
+check_response_head (DispatchExchange   *self,
+                     guint               status,
+                     SoupMessageHeaders *headers)
+{
+  gsize header_size;
+
+  /* A 407 to an https request through a proxy is the proxy refusing the
+   * CONNECT tunnel, not the origin's answer. */
+  if (status == SOUP_STATUS_PROXY_AUTHENTICATION_REQUIRED && self->config.via_proxy &&
+      g_strcmp0 (g_uri_get_scheme (soup_message_get_uri (self->msg)), "https") == 0)
+    return g_error_new_literal (DISPATCH_ERROR, DISPATCH_ERROR_PROXY,
+                                "proxy refused the CONNECT tunnel: 407 Proxy "
+                                "Authentication Required (give credentials in proxy-uri)");
+
+  /* libsoup 3.2 itself refuses a head over 64 KiB; below that, count. */
+  if (self->config.max_header_size < 64 * 1024 &&
+      (header_size = _dispatch_headers_wire_size (headers)) > self->config.max_header_size)
+    return g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_HEADERS_OVERFLOW,
+                        "response header section of %" G_GSIZE_FORMAT " bytes "
+                        "exceeds max-header-size (%u)",
+                        header_size, self->config.max_header_size);
+
+  /* libsoup 3.2 reads a Content-Length that overflows (or a negative one)
+   * as a negative length and then as "none": never take that for a body. */
+  if (!content_length_is_valid (soup_message_headers_get_one (headers, "Content-Length")))
+    return g_error_new_literal (DISPATCH_ERROR, DISPATCH_ERROR_PARSE,
+                                "malformed HTTP response: invalid Content-Length");
+
+  if (!response_has_body (self, status))
+    self->content_length = 0;
+  else if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH)
+    self->content_length = soup_message_headers_get_content_length (headers);
+
+  if (self->max_response_size >= 0 && self->content_length > self->max_response_size)
+    return g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_RESPONSE_TOO_LARGE,
+                        "response Content-Length %" G_GINT64_FORMAT
+                        " exceeds max-response-size (%" G_GINT64_FORMAT ")",
+                        self->content_length, self->max_response_size);
+
+  return NULL;
+}
+
 static void
 send_cb (GObject      *source_object,
          GAsyncResult *result,
@@ -647,7 +721,6 @@ send_cb (GObject      *source_object,
   g_autoptr(DispatchHeaders) headers = NULL;
   GError *error = NULL;
   SoupMessageHeaders *response_headers;
-  gsize header_size;
   guint status;
 
   stream = soup_session_send_finish (SOUP_SESSION (source_object), result, &error);
@@ -689,62 +762,21 @@ send_cb (GObject      *source_object,
 
   status = soup_message_get_status (self->msg);
   response_headers = soup_message_get_response_headers (self->msg);
+
+  error = check_response_head (self, status, response_headers);
+  if (error != NULL)
+    {
+      fail (self, error);
+      exchange_unref (self);
+      return;
+    }
+
   /* Copied when first read, except with HTTP/2, where libsoup 3.2 appends
    * trailers to these same headers while the body is read. */
   if (self->config.allow_h2)
     headers = _dispatch_headers_copy_from_soup (response_headers);
   else
     headers = _dispatch_headers_new_from_soup (response_headers);
-
-  /* A 407 to an https request through a proxy is the proxy refusing the
-   * CONNECT tunnel, not the origin's answer. */
-  if (status == SOUP_STATUS_PROXY_AUTHENTICATION_REQUIRED && self->config.via_proxy &&
-      g_strcmp0 (g_uri_get_scheme (soup_message_get_uri (self->msg)), "https") == 0)
-    {
-      fail_literal (self, DISPATCH_ERROR_PROXY,
-                    "proxy refused the CONNECT tunnel: 407 Proxy Authentication Required "
-                    "(give credentials in proxy-uri)");
-      exchange_unref (self);
-      return;
-    }
-
-  /* libsoup 3.2 itself refuses a head over 64 KiB; below that, count. */
-  if (self->config.max_header_size < 64 * 1024 &&
-      (header_size = _dispatch_headers_wire_size (response_headers)) > self->config.max_header_size)
-    {
-      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_HEADERS_OVERFLOW,
-                               "response header section of %" G_GSIZE_FORMAT " bytes "
-                               "exceeds max-header-size (%u)",
-                               header_size, self->config.max_header_size));
-      exchange_unref (self);
-      return;
-    }
-
-  /* libsoup 3.2 reads a Content-Length that overflows (or a negative one)
-   * as a negative length and then as "none": never take that for a body. */
-  if (!content_length_is_valid (soup_message_headers_get_one (response_headers,
-                                                              "Content-Length")))
-    {
-      fail_literal (self, DISPATCH_ERROR_PARSE,
-                    "malformed HTTP response: invalid Content-Length");
-      exchange_unref (self);
-      return;
-    }
-
-  if (!response_has_body (self, status))
-    self->content_length = 0;
-  else if (soup_message_headers_get_encoding (response_headers) == SOUP_ENCODING_CONTENT_LENGTH)
-    self->content_length = soup_message_headers_get_content_length (response_headers);
-
-  if (self->max_response_size >= 0 && self->content_length > self->max_response_size)
-    {
-      fail (self, g_error_new (DISPATCH_ERROR, DISPATCH_ERROR_RESPONSE_TOO_LARGE,
-                               "response Content-Length %" G_GINT64_FORMAT
-                               " exceeds max-response-size (%" G_GINT64_FORMAT ")",
-                               self->content_length, self->max_response_size));
-      exchange_unref (self);
-      return;
-    }
 
   self->phase = PHASE_BODY;
   dispatch_handler_on_response_start (self->handler, self->controller, status, headers,
@@ -1041,11 +1073,7 @@ exchange_drive (gpointer data)
         {
           /* Nothing may be read while paused, and idle time while paused
            * is not a body timeout. */
-          if (self->read_source != NULL)
-            {
-              g_source_destroy (self->read_source);
-              g_clear_pointer (&self->read_source, g_source_unref);
-            }
+          drop_read_source (self);
           self->deadline[TIMER_BODY] = 0;
         }
       else

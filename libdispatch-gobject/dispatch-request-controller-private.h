@@ -22,7 +22,6 @@ void                       _dispatch_request_controller_schedule          (Dispa
 gboolean                   _dispatch_request_controller_fail              (DispatchRequestController *self,
                                                                            GError                    *error);
 const GError              *_dispatch_request_controller_get_pending_error (DispatchRequestController *self);
-void                       _dispatch_request_controller_finish            (DispatchRequestController *self,
-                                                                           const GError              *error);
+void                       _dispatch_request_controller_finish            (DispatchRequestController *self);
 
 G_END_DECLS

@@ -51,8 +51,6 @@ struct _DispatchRequestController
   GError                   *pending_error;
   /* the abort reason as given (or the default ABORTED error) */
   GError                   *reason;
-  /* copy of the terminal error, for waiters */
-  GError                   *terminal_error;
 
   int                       paused;    /* atomic */
   int                       aborted;   /* atomic */
@@ -200,7 +198,6 @@ dispatch_request_controller_finalize (GObject *object)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_error (&self->pending_error);
   g_clear_error (&self->reason);
-  g_clear_error (&self->terminal_error);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
 
@@ -391,12 +388,9 @@ _dispatch_request_controller_get_pending_error (DispatchRequestController *self)
 /* Dispatch context only: the terminal callback is about to be delivered;
  * from here on abort(), pause() and resume() change nothing. */
 void
-_dispatch_request_controller_finish (DispatchRequestController *self,
-                                     const GError              *error)
+_dispatch_request_controller_finish (DispatchRequestController *self)
 {
   g_mutex_lock (&self->mutex);
-  if (error != NULL && self->terminal_error == NULL)
-    self->terminal_error = g_error_copy (error);
   g_atomic_int_set (&self->finished, 1);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->mutex);
@@ -702,10 +696,10 @@ dispatch_request_controller_wait_if_paused (DispatchRequestController  *self,
       if (!g_atomic_int_get (&self->paused))
         break;
 
-      if (self->pending_error != NULL || self->terminal_error != NULL)
+      /* a request that failed failed with its pending error */
+      if (self->pending_error != NULL)
         {
-          g_propagate_error (error, g_error_copy (self->pending_error ? self->pending_error
-                                                                     : self->terminal_error));
+          g_propagate_error (error, g_error_copy (self->pending_error));
           ret = FALSE;
           break;
         }
