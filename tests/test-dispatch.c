@@ -21,30 +21,7 @@
 
 #define MiB (1024 * 1024)
 
-typedef struct
-{
-  TestServer      *server;
-  TestFaultServer *fault;
-  DispatchAgent   *agent;
-} Fixture;
-
-static void
-fixture_setup (Fixture       *fixture,
-               gconstpointer  data)
-{
-  fixture->server = test_server_new ();
-  fixture->fault = test_fault_server_new ();
-  fixture->agent = dispatch_agent_new ();
-}
-
-static void
-fixture_teardown (Fixture       *fixture,
-                  gconstpointer  data)
-{
-  g_clear_object (&fixture->agent);
-  g_clear_pointer (&fixture->server, test_server_free);
-  g_clear_pointer (&fixture->fault, test_fault_server_free);
-}
+typedef TestFixture Fixture;
 
 static DispatchRequest *
 server_request (Fixture    *fixture,
@@ -1936,7 +1913,7 @@ main (int   argc,
   test_init (&argc, &argv);
 
 #define ADD(path, func) \
-  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  g_test_add (path, Fixture, NULL, test_fixture_setup, func, test_fixture_teardown)
 
   ADD ("/dispatch/basic/get-200", test_get_200);
   ADD ("/dispatch/basic/head", test_head);

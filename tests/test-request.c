@@ -12,30 +12,7 @@
 
 #include "test-util.h"
 
-typedef struct
-{
-  TestServer      *server;
-  TestFaultServer *fault;
-  DispatchAgent   *agent;
-} Fixture;
-
-static void
-fixture_setup (Fixture       *fixture,
-               gconstpointer  data)
-{
-  fixture->server = test_server_new ();
-  fixture->fault = test_fault_server_new ();
-  fixture->agent = dispatch_agent_new ();
-}
-
-static void
-fixture_teardown (Fixture       *fixture,
-                  gconstpointer  data)
-{
-  g_clear_object (&fixture->agent);
-  g_clear_pointer (&fixture->server, test_server_free);
-  g_clear_pointer (&fixture->fault, test_fault_server_free);
-}
+typedef TestFixture Fixture;
 
 /* Nothing reached either server: no connection, no request. */
 static void
@@ -1191,7 +1168,7 @@ main (int   argc,
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
 
 #define ADD(path, func) \
-  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  g_test_add (path, Fixture, NULL, test_fixture_setup, func, test_fixture_teardown)
 
   ADD ("/request/invalid/method", test_invalid_method);
   ADD ("/request/invalid/method-connect", test_invalid_method_connect);

@@ -2399,3 +2399,25 @@ test_dispatch_and_wait (DispatchDispatcher *agent,
 
   return recorder;
 }
+
+/* ------------------------------------------------------------------------
+ * Fixture
+ * ------------------------------------------------------------------------ */
+
+void
+test_fixture_setup (TestFixture   *fixture,
+                    gconstpointer  data)
+{
+  fixture->server = test_server_new ();
+  fixture->fault = test_fault_server_new ();
+  fixture->agent = dispatch_agent_new ();
+}
+
+void
+test_fixture_teardown (TestFixture   *fixture,
+                       gconstpointer  data)
+{
+  g_clear_object (&fixture->agent);
+  g_clear_pointer (&fixture->server, test_server_free);
+  g_clear_pointer (&fixture->fault, test_fault_server_free);
+}

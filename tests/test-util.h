@@ -278,6 +278,19 @@ void          test_recorder_assert_ok    (TestRecorder *self,
 void          test_recorder_assert_error (TestRecorder *self,
                                           int           code);
 
+/* The usual fixture: both servers and a default agent. */
+typedef struct
+{
+  TestServer      *server;
+  TestFaultServer *fault;
+  DispatchAgent   *agent;
+} TestFixture;
+
+void          test_fixture_setup         (TestFixture  *fixture,
+                                          gconstpointer data);
+void          test_fixture_teardown      (TestFixture  *fixture,
+                                          gconstpointer data);
+
 /* Dispatch req on agent with a fresh recorder, wait for the terminal
  * callback, return the recorder (transfer full). */
 TestRecorder *test_dispatch_and_wait     (DispatchDispatcher *agent,
