@@ -279,10 +279,17 @@ _dispatch_request_build_message (DispatchRequest      *self,
                                                : (g_string_free (q, TRUE), NULL);
     }
 
-  uri = g_uri_build (SOUP_HTTP_URI_FLAGS,
-                     g_uri_get_scheme (origin), NULL,
-                     g_uri_get_host (origin), g_uri_get_port (origin),
-                     path, query, NULL);
+  if (origins != NULL)
+    uri = _dispatch_origin_cache_lookup_target (origins, self->origin, path, query);
+  if (uri == NULL)
+    {
+      uri = g_uri_build (SOUP_HTTP_URI_FLAGS,
+                         g_uri_get_scheme (origin), NULL,
+                         g_uri_get_host (origin), g_uri_get_port (origin),
+                         path, query, NULL);
+      if (origins != NULL)
+        _dispatch_origin_cache_remember_target (origins, self->origin, path, query, uri);
+    }
 
   msg = soup_message_new_from_uri (self->method, uri);
   if (self->headers != NULL)

@@ -25,6 +25,15 @@ GUri                *_dispatch_origin_cache_lookup (DispatchOriginCache *cache,
 void                 _dispatch_origin_cache_insert (DispatchOriginCache *cache,
                                                     const char          *origin,
                                                     GUri                *uri);
+GUri                *_dispatch_origin_cache_lookup_target   (DispatchOriginCache *cache,
+                                                             const char          *origin,
+                                                             const char          *path,
+                                                             const char          *query);
+void                 _dispatch_origin_cache_remember_target (DispatchOriginCache *cache,
+                                                             const char          *origin,
+                                                             const char          *path,
+                                                             const char          *query,
+                                                             GUri                *target);
 
 gboolean  _dispatch_is_token              (const char   *str);
 gboolean  _dispatch_check_header          (const char   *name,

@@ -207,15 +207,39 @@ _dispatch_error_from_transport (const GError *error)
   return g_error_new (DISPATCH_ERROR, code, "%s: %s", what, detail);
 }
 
-/* Origin cache */
+/* Origin cache
+ *
+ * Parsing and checking an origin costs more than the rest of building a
+ * request, and an agent talks to a handful of origins: each is parsed
+ * once. Each entry also keeps the last request target built for it (the
+ * whole URI, path and query): a client that polls or repeats a request
+ * reuses that GUri instead of building and freeing one per request. */
 
 #define ORIGIN_CACHE_MAX 256
+
+typedef struct
+{
+  GUri *origin;
+  char *path;    /* the last target, or NULL */
+  char *query;
+  GUri *target;
+} OriginEntry;
 
 struct _DispatchOriginCache
 {
   GMutex      mutex;
-  GHashTable *table;  /* origin string -> GUri */
+  GHashTable *table;  /* origin string -> OriginEntry */
 };
+
+static void
+origin_entry_free (OriginEntry *entry)
+{
+  g_uri_unref (entry->origin);
+  g_free (entry->path);
+  g_free (entry->query);
+  g_clear_pointer (&entry->target, g_uri_unref);
+  g_free (entry);
+}
 
 DispatchOriginCache *
 _dispatch_origin_cache_new (void)
@@ -224,7 +248,7 @@ _dispatch_origin_cache_new (void)
 
   g_mutex_init (&cache->mutex);
   cache->table = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                        g_free, (GDestroyNotify) g_uri_unref);
+                                        g_free, (GDestroyNotify) origin_entry_free);
 
   return cache;
 }
@@ -241,12 +265,13 @@ GUri *
 _dispatch_origin_cache_lookup (DispatchOriginCache *cache,
                                const char          *origin)
 {
-  GUri *uri;
+  OriginEntry *entry;
+  GUri *uri = NULL;
 
   g_mutex_lock (&cache->mutex);
-  uri = g_hash_table_lookup (cache->table, origin);
-  if (uri != NULL)
-    g_uri_ref (uri);
+  entry = g_hash_table_lookup (cache->table, origin);
+  if (entry != NULL)
+    uri = g_uri_ref (entry->origin);
   g_mutex_unlock (&cache->mutex);
 
   return uri;
@@ -257,11 +282,59 @@ _dispatch_origin_cache_insert (DispatchOriginCache *cache,
                                const char          *origin,
                                GUri                *uri)
 {
+  OriginEntry *entry = g_new0 (OriginEntry, 1);
+
+  entry->origin = g_uri_ref (uri);
+
   g_mutex_lock (&cache->mutex);
   /* An agent talks to a handful of origins; one that sees many just
    * starts over rather than growing without bound. */
   if (g_hash_table_size (cache->table) >= ORIGIN_CACHE_MAX)
     g_hash_table_remove_all (cache->table);
-  g_hash_table_replace (cache->table, g_strdup (origin), g_uri_ref (uri));
+  g_hash_table_replace (cache->table, g_strdup (origin), entry);
+  g_mutex_unlock (&cache->mutex);
+}
+
+/* The target URI last remembered for @origin if it had this @path and
+ * @query (%NULL for none), else %NULL. */
+GUri *
+_dispatch_origin_cache_lookup_target (DispatchOriginCache *cache,
+                                      const char          *origin,
+                                      const char          *path,
+                                      const char          *query)
+{
+  OriginEntry *entry;
+  GUri *uri = NULL;
+
+  g_mutex_lock (&cache->mutex);
+  entry = g_hash_table_lookup (cache->table, origin);
+  if (entry != NULL && entry->target != NULL &&
+      strcmp (entry->path, path) == 0 && g_strcmp0 (entry->query, query) == 0)
+    uri = g_uri_ref (entry->target);
+  g_mutex_unlock (&cache->mutex);
+
+  return uri;
+}
+
+void
+_dispatch_origin_cache_remember_target (DispatchOriginCache *cache,
+                                        const char          *origin,
+                                        const char          *path,
+                                        const char          *query,
+                                        GUri                *target)
+{
+  OriginEntry *entry;
+
+  g_mutex_lock (&cache->mutex);
+  entry = g_hash_table_lookup (cache->table, origin);
+  if (entry != NULL)
+    {
+      g_free (entry->path);
+      g_free (entry->query);
+      g_clear_pointer (&entry->target, g_uri_unref);
+      entry->path = g_strdup (path);
+      entry->query = g_strdup (query);
+      entry->target = g_uri_ref (target);
+    }
   g_mutex_unlock (&cache->mutex);
 }

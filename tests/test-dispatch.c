@@ -805,6 +805,49 @@ test_query_pre_encoded (Fixture       *fixture,
                    "a=1&b=%20x&c=%2F&d");
 }
 
+/* The agent remembers the last target URI per origin: a repeated target
+ * reuses it, any other path or query must not. */
+static void
+test_query_target_reuse (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  static const struct { const char *path; const char *query; const char *sent_query; } cases[] = {
+    { "/echo", NULL, NULL },
+    { "/echo", NULL, NULL },
+    { "/echo", "a=1", "a=1" },
+    { "/echo", "a=1", "a=1" },
+    { "/echo", "a=2", "a=2" },
+    { "/echo", "", NULL },
+    { "/echo?b=1", NULL, "b=1" },
+    { "/echo/x", NULL, NULL },
+    { "/echo", "a=2", "a=2" },
+    { "/echo", NULL, NULL },
+  };
+
+  g_test_summary ("repeated and alternating paths and queries on one agent: "
+                  "each request goes out with its own target");
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(DispatchRequest) request = server_request (fixture, "GET", cases[i].path);
+      g_autoptr(TestRecorder) recorder = NULL;
+      const char *sent_path;
+
+      if (cases[i].query != NULL)
+        dispatch_request_set_query (request, cases[i].query);
+      recorder = run (fixture->agent, request);
+      test_recorder_assert_ok (recorder, 200, "");
+
+      sent_path = dispatch_headers_get (recorder->headers, "x-path");
+      if (g_str_has_prefix (cases[i].path, "/echo/x"))
+        g_assert_cmpstr (sent_path, ==, "/echo/x");
+      else
+        g_assert_cmpstr (sent_path, ==, "/echo");
+      g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-query"), ==,
+                       cases[i].sent_query != NULL ? cases[i].sent_query : "");
+    }
+}
+
 static void
 assert_strv (char               **actual,
              const char * const  *expected)
@@ -1931,6 +1974,7 @@ main (int   argc,
 
   ADD ("/dispatch/query/add-query", test_query_add);
   ADD ("/dispatch/query/pre-encoded", test_query_pre_encoded);
+  ADD ("/dispatch/query/target-reuse", test_query_target_reuse);
 
   ADD ("/dispatch/headers/response-multi", test_response_multi_headers);
   ADD ("/dispatch/headers/request-repeated", test_request_repeated_headers);
