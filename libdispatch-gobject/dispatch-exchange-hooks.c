@@ -17,7 +17,6 @@
  * exchange's dispatch context. */
 typedef enum {
   HOOK_NETWORK_EVENT,
-  HOOK_WROTE_BODY,
   HOOK_GOT_INFORMATIONAL,
   HOOK_RESTARTED,
   HOOK_STARTING,
@@ -59,10 +58,6 @@ message_hook (GSignalInvocationHint *hint,
                                            g_value_get_object (&params[2]), self);
       break;
 
-    case HOOK_WROTE_BODY:
-      _dispatch_exchange_on_wrote_body (msg, self);
-      break;
-
     case HOOK_GOT_INFORMATIONAL:
       _dispatch_exchange_on_got_informational (msg, self);
       break;
@@ -91,7 +86,6 @@ _dispatch_exchange_hooks_install (void)
     {
       static const struct { const char *name; Hook hook; } hooks[] = {
         { "network-event", HOOK_NETWORK_EVENT },
-        { "wrote-body", HOOK_WROTE_BODY },
         { "got-informational", HOOK_GOT_INFORMATIONAL },
         { "restarted", HOOK_RESTARTED },
         { "starting", HOOK_STARTING },

@@ -62,8 +62,6 @@ void _dispatch_exchange_on_network_event     (SoupMessage        *msg,
                                               GSocketClientEvent  event,
                                               GIOStream          *connection,
                                               gpointer            user_data);
-void _dispatch_exchange_on_wrote_body        (SoupMessage        *msg,
-                                              gpointer            user_data);
 void _dispatch_exchange_on_got_informational (SoupMessage        *msg,
                                               gpointer            user_data);
 void _dispatch_exchange_on_restarted         (SoupMessage        *msg,

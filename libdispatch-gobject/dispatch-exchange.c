@@ -88,6 +88,7 @@ struct _DispatchExchange
 
   GList                      link;  /* in the owner's in-flight list */
 
+  guint                      has_body : 1;  /* the request has one */
   guint                      send_pending : 1;
   guint                      started : 1;   /* on_request_start delivered */
   guint                      pumping : 1;
@@ -477,17 +478,26 @@ _dispatch_exchange_on_network_event (SoupMessage        *msg,
     }
 }
 
-void
-_dispatch_exchange_on_wrote_body (SoupMessage *msg,
-                                  gpointer     user_data)
+/* The request is out (or, without a body, about to go out in one write):
+ * the connection is up, and from here on only the headers timer runs
+ * (undici starts it once the request is written). */
+static void
+request_sent (DispatchExchange *self)
 {
-  DispatchExchange *self = user_data;
-
-  /* The connection is up and the request is out: from here on only the
-   * headers timer runs (undici starts it after the body is written). */
   self->deadline[TIMER_CONNECT] = 0;
   arm_timer (self, TIMER_HEADERS);
   reschedule (self);
+}
+
+/* Connected for requests with a body only: an emission hook on
+ * "wrote-body" would put every SoupMessage in the process on GLib's slow
+ * emission path, and a request without a body is written in one go right
+ * after "starting". */
+static void
+on_wrote_body (SoupMessage *msg,
+               gpointer     user_data)
+{
+  request_sent (user_data);
 }
 
 void
@@ -536,11 +546,19 @@ _dispatch_exchange_on_starting (SoupMessage *msg,
 {
   DispatchExchange *self = user_data;
 
+  /* Emitted every time libsoup sends the message (again after a
+   * restart). */
+  if (self->phase != PHASE_SENDING)
+    return;
+
+  if (!self->has_body)
+    request_sent (self);
+
   /* libsoup has a connection and is about to write the request: this is
    * undici's onRequestStart moment. Aborting in the callback cancels the
    * send here, synchronously, so libsoup writes nothing; the error is
    * delivered from the controller's source. */
-  if (self->phase != PHASE_SENDING || self->started)
+  if (self->started)
     return;
 
   request_start (self);
@@ -566,6 +584,8 @@ message_bind (DispatchExchange *self)
 {
   _dispatch_exchange_hooks_bind (self->msg, self);
 
+  if (self->has_body)
+    g_signal_connect (self->msg, "wrote-body", G_CALLBACK (on_wrote_body), self);
   if (self->config.accept_any_certificate)
     g_signal_connect (self->msg, "accept-certificate", G_CALLBACK (on_accept_certificate), self);
 }
@@ -576,6 +596,8 @@ message_unbind (DispatchExchange *self)
 {
   _dispatch_exchange_hooks_unbind (self->msg);
 
+  if (self->has_body)
+    g_signal_handlers_disconnect_by_func (self->msg, on_wrote_body, self);
   if (self->config.accept_any_certificate)
     g_signal_handlers_disconnect_by_func (self->msg, on_accept_certificate, self);
 }
@@ -1006,6 +1028,8 @@ exchange_begin (DispatchExchange  *self,
   if (!self->config.proxy_auth)
     soup_message_disable_feature (self->msg, SOUP_TYPE_AUTH_MANAGER);
 
+  self->has_body = dispatch_request_get_body (self->request) != NULL ||
+                   dispatch_request_get_body_stream (self->request) != NULL;
   message_bind (self);
 
   arm_timer (self, TIMER_TOTAL);
