@@ -59,6 +59,9 @@ struct _DispatchExchange
   DispatchExchangeConfig     config;
   DispatchRequest           *request;
   DispatchHandler           *handler;
+  /* the handler's vtable, looked up once: the exchange calls it directly
+   * (the public wrappers type-check both arguments on every call) */
+  DispatchHandlerInterface  *iface;
   DispatchRequestController *controller;
   /* Passed to soup_session_send_async() and only ever cancelled here, in
    * the dispatch context, before the response head arrived: libsoup 3.2
@@ -175,6 +178,7 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
     g_object_ref (self->config.tls_certificate);
   self->request = g_object_ref (request);
   self->handler = g_object_ref (handler);
+  self->iface = DISPATCH_HANDLER_GET_IFACE (handler);
   self->context = g_main_context_ref (context);
   self->owner = g_object_ref (owner);
   self->done = done;
@@ -311,7 +315,7 @@ request_start (DispatchExchange *self)
     return;
 
   self->started = TRUE;
-  dispatch_handler_on_request_start (self->handler, self->controller);
+  self->iface->on_request_start (self->handler, self->controller);
 }
 
 static void
@@ -346,12 +350,12 @@ finish (DispatchExchange *self,
   _dispatch_request_controller_finish (self->controller);
 
   if (error != NULL)
-    dispatch_handler_on_response_error (self->handler, self->controller, error);
+    self->iface->on_response_error (self->handler, self->controller, error);
   else
     {
       g_autoptr(DispatchHeaders) trailers = _dispatch_headers_new_read_only_empty ();
 
-      dispatch_handler_on_response_end (self->handler, self->controller, trailers);
+      self->iface->on_response_end (self->handler, self->controller, trailers);
     }
 
   self->done (self, self->owner);
@@ -519,8 +523,8 @@ _dispatch_exchange_on_got_informational (SoupMessage *msg,
       reschedule (self);
     }
 
-  dispatch_handler_on_response_informational (self->handler, self->controller,
-                                              soup_message_get_status (msg), headers);
+  self->iface->on_response_informational (self->handler, self->controller,
+                                          soup_message_get_status (msg), headers);
 }
 
 void
@@ -801,9 +805,9 @@ send_cb (GObject      *source_object,
     headers = _dispatch_headers_new_from_soup (response_headers);
 
   self->phase = PHASE_BODY;
-  dispatch_handler_on_response_start (self->handler, self->controller, status, headers,
-                                      sanitize_reason (status,
-                                                       soup_message_get_reason_phrase (self->msg)));
+  self->iface->on_response_start (self->handler, self->controller, status, headers,
+                                  sanitize_reason (status,
+                                                   soup_message_get_reason_phrase (self->msg)));
 
   exchange_pump (self);
   reschedule (self);
@@ -852,7 +856,7 @@ deliver_checked (DispatchExchange *self,
       return FALSE;
     }
 
-  dispatch_handler_on_response_data (self->handler, self->controller, chunk);
+  self->iface->on_response_data (self->handler, self->controller, chunk);
   return self->phase == PHASE_BODY;
 }
 
