@@ -11,8 +11,9 @@
  * Everything here runs in the dispatch context. Other threads only reach
  * an exchange through its controller, which records the request (pause,
  * resume, a failure) with atomics and kicks the controller's source; that
- * source calls exchange_drive() here. The same source carries the
- * request's timers: its ready time is the earliest armed deadline.
+ * source calls exchange_drive() here. The timers share one source per
+ * context (dispatch-deadlines.c), queued at the earliest armed deadline;
+ * it calls exchange_drive() too.
  *
  * The body is read by a non-blocking pump: g_pollable_input_stream_
  * read_nonblocking() into the thread's shared read buffer until
@@ -24,6 +25,7 @@
 
 #include <string.h>
 
+#include "dispatch-deadlines-private.h"
 #include "dispatch-error.h"
 #include "dispatch-exchange-hooks-private.h"
 #include "dispatch-exchange-private.h"
@@ -82,7 +84,9 @@ struct _DispatchExchange
   GBytes                    *held;
 
   gint64                     deadline[N_TIMERS];  /* monotonic µs, 0 = off */
-  gint64                     scheduled;  /* ready time last given, -1 none */
+  DispatchDeadlines         *deadlines;  /* the context's timer queue */
+  DispatchDeadline           timer;      /* in it at scheduled */
+  gint64                     scheduled;  /* when timer is queued, -1 not */
   guint                      timeout_ms[N_TIMERS];
 
   gint64                     max_response_size;   /* -1 = unlimited */
@@ -113,6 +117,7 @@ static const char * const timer_names[N_TIMERS] = {
 };
 
 static void     exchange_drive (gpointer           data);
+static void     exchange_timer (gpointer           data);
 static gboolean exchange_begin (DispatchExchange  *self,
                                 GError           **error);
 static void     reschedule     (DispatchExchange  *self);
@@ -135,6 +140,7 @@ exchange_unref (DispatchExchange *self)
   g_assert (self->read_source == NULL);
   g_assert (self->body == NULL);
   g_assert (self->held == NULL);
+  g_assert (self->timer.index == DISPATCH_DEADLINE_IDLE);
 
   g_clear_object (&self->msg);
   g_clear_error (&self->rejection);
@@ -144,6 +150,7 @@ exchange_unref (DispatchExchange *self)
   g_clear_object (&self->request);
   g_clear_object (&self->handler);
   g_clear_object (&self->controller);
+  g_clear_pointer (&self->deadlines, _dispatch_deadlines_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_object (&self->owner);
   g_free (self);
@@ -184,6 +191,8 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
   self->done = done;
   self->link.data = self;
   self->controller = _dispatch_request_controller_new (context, exchange_drive, self);
+  self->deadlines = _dispatch_deadlines_ref_for_context (context);
+  self->timer = DISPATCH_DEADLINE_INIT (exchange_timer, self);
 
   self->timeout_ms[TIMER_TOTAL] =
     resolve_timeout (dispatch_request_get_timeout (request), config->timeout);
@@ -231,10 +240,7 @@ _dispatch_exchange_start (DispatchExchange *self)
   /* A rejected request (closed agent, invalid, bad settings) fails from
    * the first run of the controller's source: never inside dispatch(). */
   if (self->rejection != NULL)
-    {
-      self->scheduled = 0;
-      _dispatch_request_controller_schedule (self->controller, 0);
-    }
+    _dispatch_request_controller_schedule (self->controller, 0);
   else
     reschedule (self);
 }
@@ -259,22 +265,21 @@ reschedule (DispatchExchange *self)
   if (self->phase == PHASE_DONE)
     return;
 
+  /* a pump run that stopped to let other sources run goes on at once */
+  if (self->yielded)
+    _dispatch_request_controller_schedule (self->controller, 0);
+
   for (guint i = 0; i < N_TIMERS; i++)
     if (self->deadline[i] != 0 && (next == -1 || self->deadline[i] < next))
       next = self->deadline[i];
 
-  if (self->yielded)
-    next = 0;
-
-  /* Setting a ready time takes the context's lock and wakes its poll (an
-   * eventfd write, then a read and one more loop iteration): do it only
-   * to fire earlier. A deadline that moved later or went away leaves the
-   * source armed early; it then fires once, finds nothing due and is set
-   * again from here. */
+  /* Only ever move the timer earlier: a deadline that moved later or went
+   * away leaves it early; it then fires once, finds nothing due and is
+   * queued again from here. */
   if (next != -1 && (self->scheduled == -1 || next < self->scheduled))
     {
       self->scheduled = next;
-      _dispatch_request_controller_schedule (self->controller, next);
+      _dispatch_deadlines_set (self->deadlines, &self->timer, next);
     }
 }
 
@@ -332,6 +337,8 @@ finish (DispatchExchange *self,
 
   self->phase = PHASE_DONE;
   memset (self->deadline, 0, sizeof self->deadline);
+  _dispatch_deadlines_remove (self->deadlines, &self->timer);
+  self->scheduled = -1;
   close_body (self);
 
   /* Still connecting or waiting for the head: stop libsoup (this drops the
@@ -1051,16 +1058,23 @@ exchange_begin (DispatchExchange  *self,
   return TRUE;
 }
 
-/* The controller's source fired: a kick from any thread (pause, resume,
- * abort, destroy), the start, a yield, or a timer deadline. */
+/* The timer is due: it left the queue. */
+static void
+exchange_timer (gpointer data)
+{
+  DispatchExchange *self = data;
+
+  self->scheduled = -1;
+  exchange_drive (self);
+}
+
+/* The controller's source fired (a kick from any thread: pause, resume,
+ * abort, destroy; a rejected start; a yield), or the timer did. */
 static void
 exchange_drive (gpointer data)
 {
   DispatchExchange *self = data;
   gint64 now;
-
-  /* the source cleared its ready time before calling us */
-  self->scheduled = -1;
 
   if (self->phase == PHASE_DONE)
     return;

@@ -41,7 +41,7 @@ struct _DispatchRequestController
 
   GMainContext             *context;
   GCancellable             *cancellable;  /* made on first request; mutex */
-  GSource                  *source;
+  GSource                  *source;       /* made on first need; mutex */
   DispatchControllerDriver  driver;
   gpointer                  driver_data;
 
@@ -56,7 +56,7 @@ struct _DispatchRequestController
   int                       aborted;   /* atomic */
   int                       finished;  /* atomic */
   int                       kicked;    /* atomic */
-  int                       attached;  /* atomic; set under mutex */
+  int                       attached;  /* atomic; source made, set under mutex */
 
   /* dispatch context only */
   guint                     notified_paused : 1;
@@ -75,15 +75,14 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
-/* The controller's source: one per request, on the dispatch context.
- * Its ready time is 0 after a kick, or the driver's next deadline. */
+/* The controller's source: one per request that needs it, on the dispatch
+ * context. Its ready time is 0 after a kick; the request's timers are
+ * elsewhere (dispatch-deadlines.c). */
 static gboolean
 controller_source_dispatch (GSource     *source,
                             GSourceFunc  callback,
                             gpointer     user_data)
 {
-  /* the callback is dropped when a request ends with its source never
-   * attached */
   if (callback == NULL)
     return G_SOURCE_REMOVE;
 
@@ -144,8 +143,9 @@ controller_source_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* The source is attached to the dispatch context on first need: a request
- * that ends before any kick or timer is due never pays for it, and one
+/* The source is made and attached to the dispatch context on first need:
+ * most requests end without any kick (pause, resume, abort from another
+ * thread, a rejected start, a yield) and never pay for one, and one
  * attached from the dispatch context's own thread does not wake its poll
  * (a ready-time change on an attached source always does: an eventfd
  * write, a read and one more loop iteration). */
@@ -159,10 +159,21 @@ set_ready_time (DispatchRequestController *self,
       return;
     }
 
+  if (ready_time == -1)
+    return;
+
   g_mutex_lock (&self->mutex);
-  g_source_set_ready_time (self->source, ready_time);
-  if (!self->attached && ready_time != -1 && !g_atomic_int_get (&self->finished))
+  if (self->attached)
+    g_source_set_ready_time (self->source, ready_time);
+  else if (!g_atomic_int_get (&self->finished))
     {
+      /* The source holds a reference on the controller until the request
+       * finishes and the source is destroyed. */
+      self->source = g_source_new (&controller_source_funcs, sizeof (GSource));
+      g_source_set_static_name (self->source, "[dispatch] request");
+      g_source_set_callback (self->source, controller_source_cb,
+                             g_object_ref (self), g_object_unref);
+      g_source_set_ready_time (self->source, ready_time);
       g_source_attach (self->source, self->context);
       g_atomic_int_set (&self->attached, 1);
     }
@@ -296,14 +307,6 @@ _dispatch_request_controller_new (GMainContext             *context,
   self->driver = driver;
   self->driver_data = driver_data;
 
-  /* The source holds a reference on the controller until the request
-   * finishes and the source is destroyed (its callback data is released
-   * then); the controller keeps the source itself for kicks. */
-  self->source = g_source_new (&controller_source_funcs, sizeof (GSource));
-  g_source_set_static_name (self->source, "[dispatch] request");
-  g_source_set_callback (self->source, controller_source_cb,
-                         g_object_ref (self), g_object_unref);
-
   return self;
 }
 
@@ -398,12 +401,10 @@ _dispatch_request_controller_finish (DispatchRequestController *self)
   /* The source will not run again: notify what it would have. */
   sync_notify (self, g_atomic_int_get (&self->paused), g_atomic_int_get (&self->aborted));
 
-  /* Releases the source's reference on the controller. No attach can
-   * happen any more (finished is set, under the mutex). */
+  /* Releases the source's reference on the controller. No source can be
+   * made any more (finished is set, under the mutex). */
   if (g_atomic_int_get (&self->attached))
     g_source_destroy (self->source);
-  else
-    g_source_set_callback (self->source, NULL, NULL, NULL);
 }
 
 /**
