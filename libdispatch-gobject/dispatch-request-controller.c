@@ -47,6 +47,9 @@ struct _DispatchRequestController
 
   GMutex                    mutex;
   GCond                     cond;
+  /* threads in wait_if_paused(); mutex. GLib's g_cond_broadcast() is a
+   * futex system call even with nobody waiting: skip it then. */
+  guint                     waiters;
   /* set once (first wins), freed at finalize: abort/destroy/timeout */
   GError                   *pending_error;
   /* the abort reason as given (or the default ABORTED error) */
@@ -187,11 +190,19 @@ kick (DispatchRequestController *self)
   set_ready_time (self, 0);
 }
 
+/* With the mutex held. */
+static inline void
+broadcast_locked (DispatchRequestController *self)
+{
+  if (self->waiters > 0)
+    g_cond_broadcast (&self->cond);
+}
+
 static void
 broadcast (DispatchRequestController *self)
 {
   g_mutex_lock (&self->mutex);
-  g_cond_broadcast (&self->cond);
+  broadcast_locked (self);
   g_mutex_unlock (&self->mutex);
 }
 
@@ -343,7 +354,7 @@ record_failure_locked (DispatchRequestController  *self,
 
   g_atomic_pointer_set (&self->pending_error, error);
   *cancellable = self->cancellable ? g_object_ref (self->cancellable) : NULL;
-  g_cond_broadcast (&self->cond);
+  broadcast_locked (self);
 
   return TRUE;
 }
@@ -395,7 +406,7 @@ _dispatch_request_controller_finish (DispatchRequestController *self)
 {
   g_mutex_lock (&self->mutex);
   g_atomic_int_set (&self->finished, 1);
-  g_cond_broadcast (&self->cond);
+  broadcast_locked (self);
   g_mutex_unlock (&self->mutex);
 
   /* The source will not run again: notify what it would have. */
@@ -692,6 +703,7 @@ dispatch_request_controller_wait_if_paused (DispatchRequestController  *self,
     handler_id = g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb), self, NULL);
 
   g_mutex_lock (&self->mutex);
+  self->waiters++;
   for (;;)
     {
       if (!g_atomic_int_get (&self->paused))
@@ -716,6 +728,7 @@ dispatch_request_controller_wait_if_paused (DispatchRequestController  *self,
 
       g_cond_wait (&self->cond, &self->mutex);
     }
+  self->waiters--;
   g_mutex_unlock (&self->mutex);
 
   if (handler_id != 0)
