@@ -1091,6 +1091,21 @@ test_user_agent (void)
   dispatch_request_add_header (own, "User-Agent", "request/2.0");
   c = test_dispatch_and_wait (DISPATCH_DISPATCHER (custom), own);
   g_assert_cmpstr (dispatch_headers_get (c->headers, "x-user-agent"), ==, "request/2.0");
+
+  /* libsoup would append its own name to a session User-Agent ending in
+   * a space; an empty one sends none */
+  {
+    g_autoptr(DispatchAgent) spaced =
+      g_object_new (DISPATCH_TYPE_AGENT, "user-agent", "spaced/1.0 ", NULL);
+    g_autoptr(DispatchAgent) none =
+      g_object_new (DISPATCH_TYPE_AGENT, "user-agent", "", NULL);
+    g_autoptr(TestRecorder) d = get (spaced, server->origin, "/");
+    g_autoptr(TestRecorder) e = get (none, server->origin, "/");
+    g_autofree char *seen = g_strdup (dispatch_headers_get (d->headers, "x-user-agent"));
+
+    g_assert_cmpstr (g_strstrip (seen), ==, "spaced/1.0");
+    g_assert_cmpstr (dispatch_headers_get (e->headers, "x-user-agent"), ==, "");
+  }
 }
 
 static void
