@@ -57,14 +57,26 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+/* The defaults of method and path, shared rather than copied into every
+ * request; never written, never freed. */
+static char default_method[] = "GET";
+static char default_path[] = "/";
+
+static void
+free_string (char *value)
+{
+  if (value != default_method && value != default_path)
+    g_free (value);
+}
+
 static void
 dispatch_request_finalize (GObject *object)
 {
   DispatchRequest *self = (DispatchRequest *) object;
 
-  g_clear_pointer (&self->method, g_free);
+  g_clear_pointer (&self->method, free_string);
   g_clear_pointer (&self->origin, g_free);
-  g_clear_pointer (&self->path, g_free);
+  g_clear_pointer (&self->path, free_string);
   g_clear_pointer (&self->query, g_free);
   g_clear_pointer (&self->headers, dispatch_headers_unref);
   g_clear_pointer (&self->body, g_bytes_unref);
@@ -403,8 +415,8 @@ dispatch_request_class_init (DispatchRequestClass *klass)
 static void
 dispatch_request_init (DispatchRequest *self)
 {
-  self->method = g_strdup ("GET");
-  self->path = g_strdup ("/");
+  self->method = default_method;
+  self->path = default_path;
   self->body_length = -1;
   self->headers_timeout = -1;
   self->body_timeout = -1;
@@ -436,13 +448,13 @@ dispatch_request_new (const char *method,
    * this is on every request's path. */
   if (method != NULL)
     {
-      g_free (self->method);
+      free_string (self->method);
       self->method = g_strdup (method);
     }
   self->origin = g_strdup (origin);
   if (path != NULL)
     {
-      g_free (self->path);
+      free_string (self->path);
       self->path = g_strdup (path);
     }
 
@@ -458,7 +470,7 @@ set_string (DispatchRequest  *self,
   if (g_strcmp0 (*field, value) == 0)
     return;
 
-  g_free (*field);
+  free_string (*field);
   *field = g_strdup (value);
   g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
 }
