@@ -1024,7 +1024,9 @@ exchange_begin (DispatchExchange  *self,
     {
       SoupMessageHeaders *headers = soup_message_get_request_headers (self->msg);
 
-      if (soup_message_headers_get_one (headers, "User-Agent") == NULL)
+      /* the message's headers are the request's own */
+      if (self->request->headers == NULL ||
+          dispatch_headers_get (self->request->headers, "User-Agent") == NULL)
         soup_message_headers_append (headers, "User-Agent", self->config.user_agent);
     }
 
