@@ -21,14 +21,21 @@
 #define MAX_RSS_GROWTH (16 * MIB)
 
 /* AddressSanitizer keeps freed memory in a quarantine of up to 256 MiB,
- * so RSS says nothing about our buffering there: the RSS bounds are only
- * checked in normal builds. The server-side proof (nothing more is sent
- * while paused) holds everywhere. */
+ * and valgrind one of 20 MB, so RSS says nothing about our buffering
+ * there: the RSS bounds are only checked in normal builds, natively. The
+ * server-side proof (nothing more is sent while paused) holds
+ * everywhere. */
 #if defined(__SANITIZE_ADDRESS__)
 # define CHECK_RSS 0
 #elif defined(__has_feature)
 # if __has_feature(address_sanitizer)
 #  define CHECK_RSS 0
+# endif
+#endif
+#if !defined(CHECK_RSS) && defined(__has_include)
+# if __has_include(<valgrind/valgrind.h>)
+#  include <valgrind/valgrind.h>
+#  define CHECK_RSS (RUNNING_ON_VALGRIND == 0)
 # endif
 #endif
 #ifndef CHECK_RSS

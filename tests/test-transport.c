@@ -265,6 +265,10 @@ server_thread (gpointer data)
 
   soup_server_disconnect (server->server);
   g_clear_object (&server->server);
+  /* let handshakes and closes the clients left behind finish, so that
+   * nothing of theirs is left in the context when it goes */
+  while (g_main_context_iteration (server->context, FALSE))
+    ;
   g_main_context_pop_thread_default (server->context);
 
   return NULL;
@@ -1154,9 +1158,10 @@ h2_server_new (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GDataInputStream) out = NULL;
   g_autofree char *line = NULL;
+  g_autofree char *node = g_find_program_in_path ("node");
   H2Server *h2;
 
-  if (g_find_program_in_path ("node") == NULL)
+  if (node == NULL)
     return NULL;
 
   h2 = g_new0 (H2Server, 1);
