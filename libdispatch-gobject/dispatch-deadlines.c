@@ -108,8 +108,6 @@ deadlines_dispatch (GSource     *source,
   gint64 now = g_source_get_time (source);
   guint budget = self->heap->len;
 
-  /* The source is blocked while it dispatches: ready-time changes from
-   * here and from the callbacks wake nothing. */
   self->armed = -1;
 
   /* A callback may set or remove any deadline, its own too; the budget
@@ -168,6 +166,11 @@ _dispatch_deadlines_ref_for_context (GMainContext *context)
     {
       self = (DispatchDeadlines *) g_source_new (&deadlines_funcs, sizeof (DispatchDeadlines));
       g_source_set_static_name (&self->source, "[dispatch] timeouts");
+      /* A handler may run a nested main loop in its terminal callback,
+       * which runs from here: the other requests' timers must still fire
+       * meanwhile. The dispatch loop re-reads the heap every pass, so
+       * re-entering it is safe. */
+      g_source_set_can_recurse (&self->source, TRUE);
       self->context = context;
       self->heap = g_ptr_array_new ();
       self->armed = -1;

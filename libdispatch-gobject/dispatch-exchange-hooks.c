@@ -14,7 +14,12 @@
  * dispatch layer (PERFORMANCE-NOTES.md). A message is bound to its
  * exchange in a table; messages of other libsoup users are not in it and
  * are passed over. Emissions happen in the message's context, which is the
- * exchange's dispatch context. */
+ * exchange's dispatch context.
+ *
+ * A hook has its own cost: it puts every emission of its signal, for every
+ * message, on GLib's slow path. "wrote-body" (needed only for requests
+ * with a body, to start the headers timer after the upload) is therefore
+ * connected to those messages alone, in dispatch-exchange.c. */
 typedef enum {
   HOOK_NETWORK_EVENT,
   HOOK_GOT_INFORMATIONAL,

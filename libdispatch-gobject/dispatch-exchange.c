@@ -12,8 +12,8 @@
  * an exchange through its controller, which records the request (pause,
  * resume, a failure) with atomics and kicks the controller's source; that
  * source calls exchange_drive() here. The timers share one source per
- * context (dispatch-deadlines.c), queued at the earliest armed deadline;
- * it calls exchange_drive() too.
+ * context (dispatch-deadlines.c), where the exchange is queued at its
+ * earliest armed deadline; it calls exchange_timer(), which drives too.
  *
  * The body is read by a non-blocking pump: g_pollable_input_stream_
  * read_nonblocking() into the thread's shared read buffer until
@@ -240,7 +240,7 @@ _dispatch_exchange_start (DispatchExchange *self)
   /* A rejected request (closed agent, invalid, bad settings) fails from
    * the first run of the controller's source: never inside dispatch(). */
   if (self->rejection != NULL)
-    _dispatch_request_controller_schedule (self->controller, 0);
+    _dispatch_request_controller_wake (self->controller);
   else
     reschedule (self);
 }
@@ -267,7 +267,7 @@ reschedule (DispatchExchange *self)
 
   /* a pump run that stopped to let other sources run goes on at once */
   if (self->yielded)
-    _dispatch_request_controller_schedule (self->controller, 0);
+    _dispatch_request_controller_wake (self->controller);
 
   for (guint i = 0; i < N_TIMERS; i++)
     if (self->deadline[i] != 0 && (next == -1 || self->deadline[i] < next))
@@ -442,7 +442,8 @@ fail_transport (DispatchExchange *self,
 }
 
 /* Message signal handlers, called from the emission hooks
- * (dispatch-exchange-hooks.c) */
+ * (dispatch-exchange-hooks.c), and wrote-body, connected to the message of
+ * a request with a body */
 
 void
 _dispatch_exchange_on_network_event (SoupMessage        *msg,

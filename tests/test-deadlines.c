@@ -208,6 +208,76 @@ test_deadlines_bounded (void)
   _dispatch_deadlines_unref (queue);
 }
 
+typedef struct
+{
+  DispatchDeadlines *queue;
+  GMainContext      *context;
+  DispatchDeadline   outer;
+  DispatchDeadline   inner;
+  gboolean           inner_fired;
+  gboolean           inner_fired_while_nested;
+  gboolean           timed_out;
+} Nested;
+
+static void
+nested_inner_fired (gpointer data)
+{
+  Nested *nested = data;
+
+  nested->inner_fired = TRUE;
+}
+
+/* The first deadline's callback runs a nested main loop (as a handler's
+ * terminal callback may) until the second one fires, or 5 s. */
+static void
+nested_outer_fired (gpointer data)
+{
+  Nested *nested = data;
+  GSource *timeout = g_timeout_source_new_seconds (5);
+
+  _dispatch_deadlines_set (nested->queue, &nested->inner, g_get_monotonic_time () + 10000);
+
+  g_source_set_callback (timeout, timeout_cb, &nested->timed_out, NULL);
+  g_source_attach (timeout, nested->context);
+  while (!nested->inner_fired && !nested->timed_out)
+    g_main_context_iteration (nested->context, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+
+  nested->inner_fired_while_nested = nested->inner_fired;
+}
+
+static void
+test_deadlines_nested_loop (void)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  Nested nested = { 0 };
+  gboolean timed_out = FALSE;
+  GSource *timeout = g_timeout_source_new_seconds (10);
+
+  g_test_summary ("a callback that runs a nested main loop does not stop the "
+                  "other deadlines of its context: they fire inside it");
+
+  nested.context = context;
+  nested.queue = _dispatch_deadlines_ref_for_context (context);
+  nested.outer = DISPATCH_DEADLINE_INIT (nested_outer_fired, &nested);
+  nested.inner = DISPATCH_DEADLINE_INIT (nested_inner_fired, &nested);
+  _dispatch_deadlines_set (nested.queue, &nested.outer, g_get_monotonic_time ());
+
+  g_source_set_callback (timeout, timeout_cb, &timed_out, NULL);
+  g_source_attach (timeout, context);
+  while (!nested.inner_fired && !timed_out)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+
+  g_assert_false (timed_out);
+  g_assert_false (nested.timed_out);
+  g_assert_true (nested.inner_fired_while_nested);
+
+  _dispatch_deadlines_unref (nested.queue);
+}
+
 static void
 test_deadlines_per_context (void)
 {
@@ -265,6 +335,7 @@ main (int    argc,
   g_test_add_func ("/deadlines/order", test_deadlines_order);
   g_test_add_func ("/deadlines/callbacks", test_deadlines_callbacks);
   g_test_add_func ("/deadlines/bounded", test_deadlines_bounded);
+  g_test_add_func ("/deadlines/nested-loop", test_deadlines_nested_loop);
   g_test_add_func ("/deadlines/per-context", test_deadlines_per_context);
   g_test_add_func ("/deadlines/context-gone", test_deadlines_context_gone);
 
