@@ -27,6 +27,13 @@ typedef struct
 
 #define DISPATCH_DEADLINE_INIT(f, d) ((DispatchDeadline) { 0, DISPATCH_DEADLINE_IDLE, (f), (d) })
 
+/* Queued, to fire at deadline->when. Taken out before its func runs. */
+static inline gboolean
+_dispatch_deadline_is_queued (const DispatchDeadline *deadline)
+{
+  return deadline->index != DISPATCH_DEADLINE_IDLE;
+}
+
 DispatchDeadlines *_dispatch_deadlines_ref_for_context (GMainContext      *context);
 void               _dispatch_deadlines_unref           (DispatchDeadlines *self);
 void               _dispatch_deadlines_set             (DispatchDeadlines *self,

@@ -13,7 +13,7 @@
  * resume, a failure) with atomics and kicks the controller's source; that
  * source calls exchange_drive() here. The timers share one source per
  * context (dispatch-deadlines.c), where the exchange is queued at its
- * earliest armed deadline; it calls exchange_timer(), which drives too.
+ * earliest armed deadline; it calls exchange_drive() too.
  *
  * The body is read by a non-blocking pump: g_pollable_input_stream_
  * read_nonblocking() into the thread's shared read buffer until
@@ -85,8 +85,7 @@ struct _DispatchExchange
 
   gint64                     deadline[N_TIMERS];  /* monotonic µs, 0 = off */
   DispatchDeadlines         *deadlines;  /* the context's timer queue */
-  DispatchDeadline           timer;      /* in it at scheduled */
-  gint64                     scheduled;  /* when timer is queued, -1 not */
+  DispatchDeadline           timer;      /* in it, at most at the earliest */
   guint                      timeout_ms[N_TIMERS];
 
   gint64                     max_response_size;   /* -1 = unlimited */
@@ -117,7 +116,6 @@ static const char * const timer_names[N_TIMERS] = {
 };
 
 static void     exchange_drive (gpointer           data);
-static void     exchange_timer (gpointer           data);
 static gboolean exchange_begin (DispatchExchange  *self,
                                 GError           **error);
 static void     reschedule     (DispatchExchange  *self);
@@ -140,7 +138,7 @@ exchange_unref (DispatchExchange *self)
   g_assert (self->read_source == NULL);
   g_assert (self->body == NULL);
   g_assert (self->held == NULL);
-  g_assert (self->timer.index == DISPATCH_DEADLINE_IDLE);
+  g_assert (!_dispatch_deadline_is_queued (&self->timer));
 
   g_clear_object (&self->msg);
   g_clear_error (&self->rejection);
@@ -178,7 +176,6 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
 
   self->ref_count = 1;
   self->phase = PHASE_QUEUED;
-  self->scheduled = -1;
   self->config = *config;
   g_object_ref (self->config.session);
   if (self->config.tls_certificate != NULL)
@@ -192,7 +189,7 @@ _dispatch_exchange_new (const DispatchExchangeConfig *config,
   self->link.data = self;
   self->controller = _dispatch_request_controller_new (context, exchange_drive, self);
   self->deadlines = _dispatch_deadlines_ref_for_context (context);
-  self->timer = DISPATCH_DEADLINE_INIT (exchange_timer, self);
+  self->timer = DISPATCH_DEADLINE_INIT (exchange_drive, self);
 
   self->timeout_ms[TIMER_TOTAL] =
     resolve_timeout (dispatch_request_get_timeout (request), config->timeout);
@@ -276,11 +273,9 @@ reschedule (DispatchExchange *self)
   /* Only ever move the timer earlier: a deadline that moved later or went
    * away leaves it early; it then fires once, finds nothing due and is
    * queued again from here. */
-  if (next != -1 && (self->scheduled == -1 || next < self->scheduled))
-    {
-      self->scheduled = next;
-      _dispatch_deadlines_set (self->deadlines, &self->timer, next);
-    }
+  if (next != -1 &&
+      (!_dispatch_deadline_is_queued (&self->timer) || next < self->timer.when))
+    _dispatch_deadlines_set (self->deadlines, &self->timer, next);
 }
 
 /* Terminal paths */
@@ -338,7 +333,6 @@ finish (DispatchExchange *self,
   self->phase = PHASE_DONE;
   memset (self->deadline, 0, sizeof self->deadline);
   _dispatch_deadlines_remove (self->deadlines, &self->timer);
-  self->scheduled = -1;
   close_body (self);
 
   /* Still connecting or waiting for the head: stop libsoup (this drops the
@@ -626,80 +620,6 @@ response_has_body (DispatchExchange *self,
            SOUP_STATUS_IS_INFORMATIONAL (status));
 }
 
-/* NULL (no header), or digits within gint64; libsoup accepts a list of
- * equal values ("N, N"), so allow that too. No allocation: this runs for
- * every response. */
-static gboolean
-content_length_is_valid (const char *value)
-{
-  const char *first = NULL;
-  gsize first_len = 0;
-  const char *p = value;
-
-  if (value == NULL)
-    return TRUE;
-
-  for (;;)
-    {
-      const char *digits;
-      guint64 n = 0;
-
-      while (*p == ' ' || *p == '\t')
-        p++;
-
-      for (digits = p; g_ascii_isdigit (*p); p++)
-        {
-          guint d = *p - '0';
-
-          if (n > (guint64) (G_MAXINT64 - d) / 10)
-            return FALSE;
-          n = n * 10 + d;
-        }
-
-      if (p == digits)
-        return FALSE;
-
-      if (first == NULL)
-        {
-          first = digits;
-          first_len = p - digits;
-        }
-      else if ((gsize) (p - digits) != first_len || memcmp (digits, first, first_len) != 0)
-        return FALSE;
-
-      while (*p == ' ' || *p == '\t')
-        p++;
-
-      if (*p == '\0')
-        return TRUE;
-      if (*p++ != ',')
-        return FALSE;
-    }
-}
-
-/* The reason phrase goes to bindings as a UTF-8 string: control bytes or
- * invalid UTF-8 from the server are replaced by the standard phrase. */
-static const char *
-sanitize_reason (guint       status,
-                 const char *reason)
-{
-  if (reason == NULL)
-    return NULL;
-
-  if (g_utf8_validate (reason, -1, NULL))
-    {
-      const guchar *p;
-
-      for (p = (const guchar *) reason; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-          break;
-      if (*p == '\0')
-        return reason;
-    }
-
-  return soup_status_get_phrase (status);
-}
-
 /* Whether the final response head can be taken: sets the expected body
  * length, or returns why the response is refused. */
 static GError *
@@ -727,7 +647,7 @@ check_response_head (DispatchExchange   *self,
 
   /* libsoup 3.2 reads a Content-Length that overflows (or a negative one)
    * as a negative length and then as "none": never take that for a body. */
-  if (!content_length_is_valid (soup_message_headers_get_one (headers, "Content-Length")))
+  if (!_dispatch_content_length_is_valid (soup_message_headers_get_one (headers, "Content-Length")))
     return g_error_new_literal (DISPATCH_ERROR, DISPATCH_ERROR_PARSE,
                                 "malformed HTTP response: invalid Content-Length");
 
@@ -814,8 +734,8 @@ send_cb (GObject      *source_object,
 
   self->phase = PHASE_BODY;
   self->iface->on_response_start (self->handler, self->controller, status, headers,
-                                  sanitize_reason (status,
-                                                   soup_message_get_reason_phrase (self->msg)));
+                                  _dispatch_sanitize_reason (status,
+                                                             soup_message_get_reason_phrase (self->msg)));
 
   exchange_pump (self);
   reschedule (self);
@@ -1059,16 +979,6 @@ exchange_begin (DispatchExchange  *self,
     g_main_context_pop_thread_default (self->context);
 
   return TRUE;
-}
-
-/* The timer is due: it left the queue. */
-static void
-exchange_timer (gpointer data)
-{
-  DispatchExchange *self = data;
-
-  self->scheduled = -1;
-  exchange_drive (self);
 }
 
 /* The controller's source fired (a kick from any thread: pause, resume,

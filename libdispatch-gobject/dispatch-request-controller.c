@@ -163,10 +163,10 @@ attach_to_context (GSource      *source,
   g_source_attach (source, context);
 }
 
-/* With the mutex held, from any thread (g_source_attach() is thread-safe). */
+/* With the mutex held, from any thread (g_source_attach() is thread-safe):
+ * the source, ready at once. */
 static void
-attach_source_locked (DispatchRequestController *self,
-                      gint64                     ready_time)
+attach_source_locked (DispatchRequestController *self)
 {
   /* The source holds a reference on the controller until the request
    * finishes and the source is destroyed. */
@@ -174,43 +174,36 @@ attach_source_locked (DispatchRequestController *self,
   g_source_set_static_name (self->source, "[dispatch] request");
   g_source_set_callback (self->source, controller_source_cb,
                          g_object_ref (self), g_object_unref);
-  g_source_set_ready_time (self->source, ready_time);
+  g_source_set_ready_time (self->source, 0);
   attach_to_context (self->source, self->context);
   g_atomic_int_set (&self->attached, 1);
 }
 
-/* The source is made and attached to the dispatch context on first need:
+/* Any thread: have the driver run from the controller's source soon.
+ *
+ * The source is made and attached to the dispatch context on first need:
  * most requests end without any kick (pause, resume, abort from another
  * thread, a rejected start, a yield) and never pay for one, and one
  * attached from the dispatch context's own thread does not wake its poll
  * (a ready-time change on an attached source always does: an eventfd
  * write, a read and one more loop iteration). */
 static void
-set_ready_time (DispatchRequestController *self,
-                gint64                     ready_time)
-{
-  if (g_atomic_int_get (&self->attached))
-    {
-      g_source_set_ready_time (self->source, ready_time);
-      return;
-    }
-
-  if (ready_time == -1)
-    return;
-
-  g_mutex_lock (&self->mutex);
-  if (self->attached)
-    g_source_set_ready_time (self->source, ready_time);
-  else if (!g_atomic_int_get (&self->finished))
-    attach_source_locked (self, ready_time);
-  g_mutex_unlock (&self->mutex);
-}
-
-static void
 kick (DispatchRequestController *self)
 {
   g_atomic_int_set (&self->kicked, 1);
-  set_ready_time (self, 0);
+
+  if (g_atomic_int_get (&self->attached))
+    {
+      g_source_set_ready_time (self->source, 0);
+      return;
+    }
+
+  g_mutex_lock (&self->mutex);
+  if (self->attached)
+    g_source_set_ready_time (self->source, 0);
+  else if (!g_atomic_int_get (&self->finished))
+    attach_source_locked (self);
+  g_mutex_unlock (&self->mutex);
 }
 
 /* With the mutex held. */

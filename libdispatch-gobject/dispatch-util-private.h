@@ -14,8 +14,15 @@ G_BEGIN_DECLS
 /* Size of the per-thread read buffer the body pump reads into. */
 #define DISPATCH_READ_BUFFER_SIZE (256 * 1024)
 
+/* Response head values: a Content-Length libsoup 3.2 would misread, a
+ * reason phrase unfit for bindings (replaced by the standard phrase). */
+gboolean    _dispatch_content_length_is_valid (const char *value);
+const char *_dispatch_sanitize_reason         (guint       status,
+                                               const char *reason);
+
 /* Validated origins (scheme, host, port) by their string, so that a
- * dispatch to a known origin skips parsing it. Thread-safe, bounded. */
+ * dispatch to a known origin skips parsing it, and the last target URI
+ * built for each. Thread-safe, bounded. */
 typedef struct _DispatchOriginCache DispatchOriginCache;
 
 DispatchOriginCache *_dispatch_origin_cache_new    (void);

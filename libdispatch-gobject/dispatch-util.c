@@ -207,6 +207,82 @@ _dispatch_error_from_transport (const GError *error)
   return g_error_new (DISPATCH_ERROR, code, "%s: %s", what, detail);
 }
 
+/* Response head values */
+
+/* NULL (no header), or digits within gint64; libsoup accepts a list of
+ * equal values ("N, N"), so allow that too. No allocation: this runs for
+ * every response head. */
+gboolean
+_dispatch_content_length_is_valid (const char *value)
+{
+  const char *first = NULL;
+  gsize first_len = 0;
+  const char *p = value;
+
+  if (value == NULL)
+    return TRUE;
+
+  for (;;)
+    {
+      const char *digits;
+      guint64 n = 0;
+
+      while (*p == ' ' || *p == '\t')
+        p++;
+
+      for (digits = p; g_ascii_isdigit (*p); p++)
+        {
+          guint d = *p - '0';
+
+          if (n > (guint64) (G_MAXINT64 - d) / 10)
+            return FALSE;
+          n = n * 10 + d;
+        }
+
+      if (p == digits)
+        return FALSE;
+
+      if (first == NULL)
+        {
+          first = digits;
+          first_len = p - digits;
+        }
+      else if ((gsize) (p - digits) != first_len || memcmp (digits, first, first_len) != 0)
+        return FALSE;
+
+      while (*p == ' ' || *p == '\t')
+        p++;
+
+      if (*p == '\0')
+        return TRUE;
+      if (*p++ != ',')
+        return FALSE;
+    }
+}
+
+/* The reason phrase goes to bindings as a UTF-8 string: control bytes or
+ * invalid UTF-8 from the server are replaced by the standard phrase. */
+const char *
+_dispatch_sanitize_reason (guint       status,
+                           const char *reason)
+{
+  if (reason == NULL)
+    return NULL;
+
+  if (g_utf8_validate (reason, -1, NULL))
+    {
+      const guchar *p;
+
+      for (p = (const guchar *) reason; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+          break;
+      if (*p == '\0')
+        return reason;
+    }
+
+  return soup_status_get_phrase (status);
+}
+
 /* Origin cache
  *
  * Parsing and checking an origin costs more than the rest of building a

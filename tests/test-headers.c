@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <libdispatch-gobject/dispatch-headers-private.h>
+#include <libdispatch-gobject/dispatch-util-private.h>
 
 #include "test-util.h"
 
@@ -559,6 +560,42 @@ test_headers_many (void)
   g_assert_cmpuint (dispatch_headers_get_length (headers), ==, 1980);
 }
 
+static void
+test_response_head_values (void)
+{
+  static const struct { const char *value; gboolean valid; } lengths[] = {
+    { NULL, TRUE },              /* no header */
+    { "0", TRUE },
+    { "13", TRUE },
+    { " 13\t", TRUE },
+    { "13, 13", TRUE },          /* a list of equal values, as libsoup takes */
+    { "9223372036854775807", TRUE },
+    { "9223372036854775808", FALSE },  /* overflows gint64 */
+    { "-1", FALSE },
+    { "", FALSE },
+    { "13, 14", FALSE },
+    { "13,", FALSE },
+    { "0x10", FALSE },
+    { "1 3", FALSE },
+  };
+
+  g_test_summary ("response head values: a Content-Length is digits within "
+                  "gint64 (or a list of equal ones); a reason phrase with "
+                  "control bytes or invalid UTF-8 becomes the standard phrase");
+
+  for (guint i = 0; i < G_N_ELEMENTS (lengths); i++)
+    {
+      g_test_message ("Content-Length: %s", lengths[i].value ? lengths[i].value : "(none)");
+      g_assert_cmpint (_dispatch_content_length_is_valid (lengths[i].value), ==, lengths[i].valid);
+    }
+
+  g_assert_cmpstr (_dispatch_sanitize_reason (200, "Fine\tthanks"), ==, "Fine\tthanks");
+  g_assert_cmpstr (_dispatch_sanitize_reason (404, "Not\x01Found"), ==, "Not Found");
+  g_assert_cmpstr (_dispatch_sanitize_reason (404, "Gone\x7f"), ==, "Not Found");
+  g_assert_cmpstr (_dispatch_sanitize_reason (200, "\xff\xfe"), ==, "OK");
+  g_assert_null (_dispatch_sanitize_reason (200, NULL));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -580,6 +617,7 @@ main (int   argc,
   g_test_add_func ("/headers/boxed", test_headers_boxed);
   g_test_add_func ("/headers/read-only", test_headers_read_only);
   g_test_add_func ("/headers/many", test_headers_many);
+  g_test_add_func ("/headers/response-head-values", test_response_head_values);
 
   return g_test_run ();
 }
