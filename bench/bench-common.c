@@ -57,6 +57,9 @@ usage (const char *program,
            "  --pause-after B   pause, abort-latency: bytes delivered first (1 MiB)\n"
            "  --head-bytes B    size of the response head (0)\n"
            "  --buffer-size B   curl: CURLOPT_BUFFERSIZE (512 KiB for downloads)\n"
+           "  --contract-costs 0|1\n"
+           "                    bench-soup: also pay what libdispatch-gobject's contract\n"
+           "                    costs outside its own code (0)\n"
            "  --timeout-s S     give up after S seconds (120)\n"
            "\n"
            "Prints one JSON line.\n",
@@ -184,6 +187,15 @@ bench_parse_args (int          argc,
         args->buffer_size = parse_long (program, opt, val);
       else if (strcmp (opt, "--timeout-s") == 0)
         args->timeout_s = parse_double (program, opt, val);
+      else if (strcmp (opt, "--contract-costs") == 0 && strcmp (program, "bench-soup") == 0)
+        {
+          if (strcmp (val, "0") != 0 && strcmp (val, "1") != 0)
+            {
+              fprintf (stderr, "%s: %s wants 0 or 1, not “%s”\n", program, opt, val);
+              exit (2);
+            }
+          args->contract_costs = val[0] == '1';
+        }
       else
         {
           fprintf (stderr, "%s: unknown option %s\n", program, opt);

@@ -44,6 +44,8 @@ typedef struct
   long        pause_after;   /* pause, abort-latency: bytes before acting */
   long        head_bytes;    /* size of the response head, for held bytes */
   long        buffer_size;   /* curl: CURLOPT_BUFFERSIZE (0 = mode default) */
+  int         contract_costs; /* bench-soup: pay what the library's contract
+                               * costs outside its own code (see bench-soup.c) */
   double      timeout_s;     /* whole run; the program gives up after it */
 } BenchArgs;
 

@@ -198,6 +198,15 @@ def check_targets(scenarios, medians):
         if ours_cpu and soup_cpu:
             r = ours_cpu / soup_cpu
             add(f"{scenario}: CPU/request ≤ 1.1× raw libsoup", r, 1.1, r <= 1.1, f"{r:.2f}×")
+        # The reference line: raw libsoup paying what the contract costs in
+        # GLib and libsoup (bench-soup.c, --contract-costs), none of our code.
+        ref_rps = m(scenario, "libsoup-contract", "req/s")
+        ref_cpu = m(scenario, "libsoup-contract", "CPU per 1000 req")
+        if ref_rps and ref_cpu and soup_rps and soup_cpu:
+            checks.append((f"{scenario}: libsoup paying the contract's costs", "info",
+                           f"req/s {ref_rps / soup_rps:.2f}×, CPU {ref_cpu / soup_cpu:.2f}× raw libsoup"
+                           + (f"; ours {ours_rps / ref_rps:.2f}× / {ours_cpu / ref_cpu:.2f}× of it"
+                              if ours_rps and ours_cpu else "")))
 
     for scenario in scenarios:
         if scenario.startswith("c "):
