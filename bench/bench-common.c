@@ -58,8 +58,8 @@ usage (const char *program,
            "  --head-bytes B    size of the response head (0)\n"
            "  --buffer-size B   curl: CURLOPT_BUFFERSIZE (512 KiB for downloads)\n"
            "  --contract-costs 0|1\n"
-           "                    bench-soup: also pay what libdispatch-gobject's contract\n"
-           "                    costs outside its own code (0)\n"
+           "                    bench-soup only: also pay what libdispatch-gobject's\n"
+           "                    contract costs outside its own code (0)\n"
            "  --timeout-s S     give up after S seconds (120)\n"
            "\n"
            "Prints one JSON line.\n",
@@ -187,8 +187,13 @@ bench_parse_args (int          argc,
         args->buffer_size = parse_long (program, opt, val);
       else if (strcmp (opt, "--timeout-s") == 0)
         args->timeout_s = parse_double (program, opt, val);
-      else if (strcmp (opt, "--contract-costs") == 0 && strcmp (program, "bench-soup") == 0)
+      else if (strcmp (opt, "--contract-costs") == 0)
         {
+          if (strcmp (program, "bench-soup") != 0)
+            {
+              fprintf (stderr, "%s: only bench-soup takes %s\n", program, opt);
+              exit (2);
+            }
           if (strcmp (val, "0") != 0 && strcmp (val, "1") != 0)
             {
               fprintf (stderr, "%s: %s wants 0 or 1, not “%s”\n", program, opt, val);
