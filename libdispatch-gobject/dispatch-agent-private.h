@@ -26,12 +26,6 @@ struct _DispatchAgent
   int              connections;
   int              max_connections;
   guint            keep_alive_timeout;
-  guint            connect_timeout;
-  guint            headers_timeout;
-  guint            body_timeout;
-  guint            timeout;
-  gint64           max_response_size;
-  guint            max_header_size;
   char            *user_agent;
   char            *proxy_uri;
   GTlsDatabase    *tls_database;
@@ -39,7 +33,6 @@ struct _DispatchAgent
   GTlsCertificate *tls_certificate;
   char            *local_address;
   char            *socket_path;
-  guint            allow_h2 : 1;
   guint            use_system_proxy : 1;
   guint            reject_unauthorized : 1;
 

@@ -215,13 +215,6 @@ dispatch_agent_constructed (GObject *object)
 
   self->config.session = self->session;
   self->config.origins = self->origins;
-  self->config.connect_timeout = self->connect_timeout;
-  self->config.headers_timeout = self->headers_timeout;
-  self->config.body_timeout = self->body_timeout;
-  self->config.timeout = self->timeout;
-  self->config.max_response_size = self->max_response_size;
-  self->config.max_header_size = self->max_header_size;
-  self->config.allow_h2 = self->allow_h2;
   self->config.accept_any_certificate = !self->reject_unauthorized;
   self->config.tls_certificate = self->tls_certificate;
   self->config.user_agent = self->user_agent;
@@ -293,31 +286,31 @@ dispatch_agent_get_property (GObject    *object,
       break;
 
     case PROP_CONNECT_TIMEOUT:
-      g_value_set_uint (value, self->connect_timeout);
+      g_value_set_uint (value, self->config.connect_timeout);
       break;
 
     case PROP_HEADERS_TIMEOUT:
-      g_value_set_uint (value, self->headers_timeout);
+      g_value_set_uint (value, self->config.headers_timeout);
       break;
 
     case PROP_BODY_TIMEOUT:
-      g_value_set_uint (value, self->body_timeout);
+      g_value_set_uint (value, self->config.body_timeout);
       break;
 
     case PROP_TIMEOUT:
-      g_value_set_uint (value, self->timeout);
+      g_value_set_uint (value, self->config.timeout);
       break;
 
     case PROP_MAX_RESPONSE_SIZE:
-      g_value_set_int64 (value, self->max_response_size);
+      g_value_set_int64 (value, self->config.max_response_size);
       break;
 
     case PROP_MAX_HEADER_SIZE:
-      g_value_set_uint (value, self->max_header_size);
+      g_value_set_uint (value, self->config.max_header_size);
       break;
 
     case PROP_ALLOW_H2:
-      g_value_set_boolean (value, self->allow_h2);
+      g_value_set_boolean (value, self->config.allow_h2);
       break;
 
     case PROP_USER_AGENT:
@@ -392,31 +385,31 @@ dispatch_agent_set_property (GObject      *object,
       break;
 
     case PROP_CONNECT_TIMEOUT:
-      self->connect_timeout = g_value_get_uint (value);
+      self->config.connect_timeout = g_value_get_uint (value);
       break;
 
     case PROP_HEADERS_TIMEOUT:
-      self->headers_timeout = g_value_get_uint (value);
+      self->config.headers_timeout = g_value_get_uint (value);
       break;
 
     case PROP_BODY_TIMEOUT:
-      self->body_timeout = g_value_get_uint (value);
+      self->config.body_timeout = g_value_get_uint (value);
       break;
 
     case PROP_TIMEOUT:
-      self->timeout = g_value_get_uint (value);
+      self->config.timeout = g_value_get_uint (value);
       break;
 
     case PROP_MAX_RESPONSE_SIZE:
-      self->max_response_size = g_value_get_int64 (value);
+      self->config.max_response_size = g_value_get_int64 (value);
       break;
 
     case PROP_MAX_HEADER_SIZE:
-      self->max_header_size = g_value_get_uint (value);
+      self->config.max_header_size = g_value_get_uint (value);
       break;
 
     case PROP_ALLOW_H2:
-      self->allow_h2 = g_value_get_boolean (value);
+      self->config.allow_h2 = g_value_get_boolean (value);
       break;
 
     case PROP_USER_AGENT:
@@ -725,13 +718,13 @@ dispatch_agent_init (DispatchAgent *self)
   self->connections = 16;
   self->max_connections = 256;
   self->keep_alive_timeout = 4000;
-  self->connect_timeout = 10000;
-  self->headers_timeout = 300000;
-  self->body_timeout = 300000;
-  self->max_response_size = -1;
-  self->max_header_size = 16384;
+  self->config.connect_timeout = 10000;
+  self->config.headers_timeout = 300000;
+  self->config.body_timeout = 300000;
+  self->config.max_response_size = -1;
+  self->config.max_header_size = 16384;
   self->reject_unauthorized = TRUE;
-  self->allow_h2 = runtime_soup_has_h2_flow_control ();
+  self->config.allow_h2 = runtime_soup_has_h2_flow_control ();
   self->user_agent = g_strdup (DISPATCH_USER_AGENT);
 }
 
@@ -772,6 +765,15 @@ dispatch_agent_get_##name (DispatchAgent *self)           \
 {                                                         \
   g_return_val_if_fail (DISPATCH_IS_AGENT (self), fail_value); \
   return self->name;                                      \
+}
+
+/* settings kept only in the exchanges' view of them */
+#define DEFINE_CONFIG_GETTER(type, name, fail_value)      \
+type                                                      \
+dispatch_agent_get_##name (DispatchAgent *self)           \
+{                                                         \
+  g_return_val_if_fail (DISPATCH_IS_AGENT (self), fail_value); \
+  return self->config.name;                               \
 }
 
 /**
@@ -820,7 +822,7 @@ DEFINE_GETTER (guint, keep_alive_timeout, 0)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (guint, connect_timeout, 0)
+DEFINE_CONFIG_GETTER (guint, connect_timeout, 0)
 
 /**
  * dispatch_agent_get_headers_timeout:
@@ -832,7 +834,7 @@ DEFINE_GETTER (guint, connect_timeout, 0)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (guint, headers_timeout, 0)
+DEFINE_CONFIG_GETTER (guint, headers_timeout, 0)
 
 /**
  * dispatch_agent_get_body_timeout:
@@ -844,7 +846,7 @@ DEFINE_GETTER (guint, headers_timeout, 0)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (guint, body_timeout, 0)
+DEFINE_CONFIG_GETTER (guint, body_timeout, 0)
 
 /**
  * dispatch_agent_get_timeout:
@@ -856,7 +858,7 @@ DEFINE_GETTER (guint, body_timeout, 0)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (guint, timeout, 0)
+DEFINE_CONFIG_GETTER (guint, timeout, 0)
 
 /**
  * dispatch_agent_get_max_response_size:
@@ -868,7 +870,7 @@ DEFINE_GETTER (guint, timeout, 0)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (gint64, max_response_size, -1)
+DEFINE_CONFIG_GETTER (gint64, max_response_size, -1)
 
 /**
  * dispatch_agent_get_max_header_size:
@@ -880,7 +882,7 @@ DEFINE_GETTER (gint64, max_response_size, -1)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (guint, max_header_size, 0)
+DEFINE_CONFIG_GETTER (guint, max_header_size, 0)
 
 /**
  * dispatch_agent_get_allow_h2:
@@ -892,7 +894,7 @@ DEFINE_GETTER (guint, max_header_size, 0)
  *
  * Since: 0.1
  */
-DEFINE_GETTER (gboolean, allow_h2, FALSE)
+DEFINE_CONFIG_GETTER (gboolean, allow_h2, FALSE)
 
 /**
  * dispatch_agent_get_user_agent:

@@ -18,6 +18,8 @@
 
 #define invalid(error, ...) \
   (g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_INVALID_ARGUMENT, __VA_ARGS__), FALSE)
+#define not_supported(error, ...) \
+  (g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_NOT_SUPPORTED, __VA_ARGS__), FALSE)
 
 static gboolean
 validate_origin (const char  *origin,
@@ -119,11 +121,7 @@ validate_headers (DispatchRequest  *self,
 
         case 'e':
           if (strcmp (name, "expect") == 0)
-            {
-              g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_NOT_SUPPORTED,
-                           "header: “expect” is not supported");
-              return FALSE;
-            }
+            return not_supported (error, "header: “expect” is not supported");
           break;
 
         case 'k':
@@ -139,11 +137,7 @@ validate_headers (DispatchRequest  *self,
 
         case 'u':
           if (strcmp (name, "upgrade") == 0)
-            {
-              g_set_error (error, DISPATCH_ERROR, DISPATCH_ERROR_NOT_SUPPORTED,
-                           "header: “upgrade” is not supported");
-              return FALSE;
-            }
+            return not_supported (error, "header: “upgrade” is not supported");
           break;
 
         default:
