@@ -13,7 +13,8 @@ G_BEGIN_DECLS
 
 DispatchHeaders *_dispatch_headers_new_read_only_empty (void);
 DispatchHeaders *_dispatch_headers_new_from_soup       (SoupMessageHeaders  *headers);
-gsize            _dispatch_headers_wire_size           (SoupMessageHeaders  *headers);
+gsize            _dispatch_headers_wire_size           (SoupMessageHeaders  *headers,
+                                                        const char         **content_length);
 DispatchHeaders *_dispatch_headers_copy_from_soup      (SoupMessageHeaders  *headers);
 void             _dispatch_headers_append_unchecked    (DispatchHeaders     *self,
                                                         const char          *name,

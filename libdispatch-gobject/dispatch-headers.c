@@ -624,27 +624,48 @@ materialize (DispatchHeaders *self)
 DispatchHeaders *
 _dispatch_headers_new_from_soup (SoupMessageHeaders *headers)
 {
-  DispatchHeaders *self = g_new0 (DispatchHeaders, 1);
+  /* Made for every response: g_new0() would be calloc(), which skips
+   * glibc's per-thread cache. */
+  DispatchHeaders *self = g_new (DispatchHeaders, 1);
 
+  *self = (DispatchHeaders) {
+    .read_only = TRUE,
+    .source = soup_message_headers_ref (headers),
+  };
   g_atomic_ref_count_init (&self->ref_count);
-  self->read_only = TRUE;
-  self->source = soup_message_headers_ref (headers);
 
   return self;
 }
 
-/* The size of a header section on the wire: "name: value\r\n" per field. */
+/* The size of a header section on the wire: "name: value\r\n" per field.
+ * The same pass finds the last Content-Length field (what libsoup's
+ * soup_message_headers_get_one() gives), for @content_length (nullable):
+ * this runs for every response head. */
 gsize
-_dispatch_headers_wire_size (SoupMessageHeaders *headers)
+_dispatch_headers_wire_size (SoupMessageHeaders  *headers,
+                             const char         **content_length)
 {
   SoupMessageHeadersIter iter;
   const char *name;
   const char *value;
+  const char *length = NULL;
   gsize size = 0;
 
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
-    size += strlen (name) + strlen (value) + 4;
+    {
+      gsize name_len = strlen (name);
+
+      /* libsoup spells the names it knows its own way: try that first. */
+      if (name_len == strlen ("Content-Length") &&
+          (memcmp (name, "Content-Length", name_len) == 0 ||
+           g_ascii_strcasecmp (name, "Content-Length") == 0))
+        length = value;
+      size += name_len + strlen (value) + 4;
+    }
+
+  if (content_length != NULL)
+    *content_length = length;
 
   return size;
 }

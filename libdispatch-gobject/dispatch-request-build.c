@@ -148,11 +148,21 @@ validate_headers (DispatchRequest  *self,
   return TRUE;
 }
 
-gboolean
-_dispatch_request_validate_full (DispatchRequest      *self,
-                                 DispatchOriginCache  *origins,
-                                 GUri                **out_origin,
-                                 GError              **error)
+/* The query as it goes out: %NULL for none. */
+static const char *
+request_query (DispatchRequest *self)
+{
+  return self->query != NULL && self->query[0] != '\0' ? self->query : NULL;
+}
+
+/* With @origins, a cached origin also yields the target URI last built
+ * for this path and query, if it was (*@out_target, else %NULL). */
+static gboolean
+validate (DispatchRequest      *self,
+          DispatchOriginCache  *origins,
+          GUri                **out_origin,
+          GUri                **out_target,
+          GError              **error)
 {
   if (!_dispatch_is_token (self->method))
     return invalid (error, "method: “%s” is not a valid HTTP token",
@@ -162,7 +172,9 @@ _dispatch_request_validate_full (DispatchRequest      *self,
     return invalid (error, "method: CONNECT is not supported by dispatch");
 
   if (origins != NULL && self->origin != NULL &&
-      (*out_origin = _dispatch_origin_cache_lookup (origins, self->origin)) != NULL)
+      (*out_origin = _dispatch_origin_cache_lookup (origins, self->origin, self->path,
+                                                    request_query (self),
+                                                    out_target)) != NULL)
     ;
   else if (!validate_origin (self->origin, out_origin, error))
     return FALSE;
@@ -186,6 +198,17 @@ _dispatch_request_validate_full (DispatchRequest      *self,
     return invalid (error, "body: “body” and “body-stream” are both set; use one");
 
   return TRUE;
+}
+
+gboolean
+_dispatch_request_validate_full (DispatchRequest      *self,
+                                 DispatchOriginCache  *origins,
+                                 GUri                **out_origin,
+                                 GError              **error)
+{
+  g_autoptr(GUri) target = NULL;
+
+  return validate (self, origins, out_origin, &target, error);
 }
 
 gboolean
@@ -236,10 +259,10 @@ _dispatch_request_build_message (DispatchRequest      *self,
   g_autofree char *path_owned = NULL;
   g_autofree char *query_owned = NULL;
   const char *path = self->path;
-  const char *query = self->query != NULL && self->query[0] != '\0' ? self->query : NULL;
+  const char *query = request_query (self);
   SoupMessage *msg;
 
-  if (!_dispatch_request_validate_full (self, origins, &origin, error))
+  if (!validate (self, origins, &origin, &uri, error))
     return NULL;
 
   /* The common case (ASCII path without a query of its own) is used as it
@@ -271,10 +294,10 @@ _dispatch_request_build_message (DispatchRequest      *self,
       path = path_owned = g_string_free (p, FALSE);
       query = (question != NULL || q->len > 0) ? (query_owned = g_string_free (q, FALSE))
                                                : (g_string_free (q, TRUE), NULL);
+      /* The remembered target is looked up by the request's own path. */
+      g_clear_pointer (&uri, g_uri_unref);
     }
 
-  if (origins != NULL)
-    uri = _dispatch_origin_cache_lookup_target (origins, self->origin, path, query);
   if (uri == NULL)
     {
       uri = g_uri_build (SOUP_HTTP_URI_FLAGS,

@@ -27,15 +27,14 @@ typedef struct _DispatchOriginCache DispatchOriginCache;
 
 DispatchOriginCache *_dispatch_origin_cache_new    (void);
 void                 _dispatch_origin_cache_free   (DispatchOriginCache *cache);
-GUri                *_dispatch_origin_cache_lookup (DispatchOriginCache *cache,
-                                                    const char          *origin);
+GUri                *_dispatch_origin_cache_lookup (DispatchOriginCache  *cache,
+                                                    const char           *origin,
+                                                    const char           *path,
+                                                    const char           *query,
+                                                    GUri                **target);
 void                 _dispatch_origin_cache_insert (DispatchOriginCache *cache,
                                                     const char          *origin,
                                                     GUri                *uri);
-GUri                *_dispatch_origin_cache_lookup_target   (DispatchOriginCache *cache,
-                                                             const char          *origin,
-                                                             const char          *path,
-                                                             const char          *query);
 void                 _dispatch_origin_cache_remember_target (DispatchOriginCache *cache,
                                                              const char          *origin,
                                                              const char          *path,

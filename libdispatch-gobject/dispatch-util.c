@@ -295,6 +295,7 @@ _dispatch_sanitize_reason (guint       status,
 
 typedef struct
 {
+  const char *key;  /* owned by the table */
   GUri *origin;
   char *path;    /* the last target, or NULL */
   char *query;
@@ -303,8 +304,9 @@ typedef struct
 
 struct _DispatchOriginCache
 {
-  GMutex      mutex;
-  GHashTable *table;  /* origin string -> OriginEntry */
+  GMutex       mutex;
+  GHashTable  *table;   /* origin string -> OriginEntry */
+  OriginEntry *recent;  /* the last one found: most agents use one origin */
 };
 
 static void
@@ -337,17 +339,48 @@ _dispatch_origin_cache_free (DispatchOriginCache *cache)
   g_free (cache);
 }
 
+/* Under the mutex. */
+static OriginEntry *
+find_entry (DispatchOriginCache *cache,
+            const char          *origin)
+{
+  OriginEntry *entry = cache->recent;
+
+  if (entry != NULL && strcmp (entry->key, origin) == 0)
+    return entry;
+
+  entry = g_hash_table_lookup (cache->table, origin);
+  if (entry != NULL)
+    cache->recent = entry;
+
+  return entry;
+}
+
+/* The parsed @origin, or %NULL if it is not cached. With @target, also
+ * the target URI last remembered for it if that had this @path and
+ * @query (%NULL for none), else %NULL: one lookup for both. */
 GUri *
-_dispatch_origin_cache_lookup (DispatchOriginCache *cache,
-                               const char          *origin)
+_dispatch_origin_cache_lookup (DispatchOriginCache  *cache,
+                               const char           *origin,
+                               const char           *path,
+                               const char           *query,
+                               GUri                **target)
 {
   OriginEntry *entry;
   GUri *uri = NULL;
 
+  if (target != NULL)
+    *target = NULL;
+
   g_mutex_lock (&cache->mutex);
-  entry = g_hash_table_lookup (cache->table, origin);
+  entry = find_entry (cache, origin);
   if (entry != NULL)
-    uri = g_uri_ref (entry->origin);
+    {
+      uri = g_uri_ref (entry->origin);
+      if (target != NULL && entry->target != NULL &&
+          strcmp (entry->path, path) == 0 && g_strcmp0 (entry->query, query) == 0)
+        *target = g_uri_ref (entry->target);
+    }
   g_mutex_unlock (&cache->mutex);
 
   return uri;
@@ -359,37 +392,19 @@ _dispatch_origin_cache_insert (DispatchOriginCache *cache,
                                GUri                *uri)
 {
   OriginEntry *entry = g_new0 (OriginEntry, 1);
+  char *key = g_strdup (origin);
 
+  entry->key = key;
   entry->origin = g_uri_ref (uri);
 
   g_mutex_lock (&cache->mutex);
   /* An agent talks to a handful of origins; one that sees many just
    * starts over rather than growing without bound. */
+  cache->recent = NULL;
   if (g_hash_table_size (cache->table) >= ORIGIN_CACHE_MAX)
     g_hash_table_remove_all (cache->table);
-  g_hash_table_replace (cache->table, g_strdup (origin), entry);
+  g_hash_table_replace (cache->table, key, entry);
   g_mutex_unlock (&cache->mutex);
-}
-
-/* The target URI last remembered for @origin if it had this @path and
- * @query (%NULL for none), else %NULL. */
-GUri *
-_dispatch_origin_cache_lookup_target (DispatchOriginCache *cache,
-                                      const char          *origin,
-                                      const char          *path,
-                                      const char          *query)
-{
-  OriginEntry *entry;
-  GUri *uri = NULL;
-
-  g_mutex_lock (&cache->mutex);
-  entry = g_hash_table_lookup (cache->table, origin);
-  if (entry != NULL && entry->target != NULL &&
-      strcmp (entry->path, path) == 0 && g_strcmp0 (entry->query, query) == 0)
-    uri = g_uri_ref (entry->target);
-  g_mutex_unlock (&cache->mutex);
-
-  return uri;
 }
 
 void
@@ -402,7 +417,7 @@ _dispatch_origin_cache_remember_target (DispatchOriginCache *cache,
   OriginEntry *entry;
 
   g_mutex_lock (&cache->mutex);
-  entry = g_hash_table_lookup (cache->table, origin);
+  entry = find_entry (cache, origin);
   if (entry != NULL)
     {
       g_free (entry->path);

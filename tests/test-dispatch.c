@@ -806,45 +806,81 @@ test_query_pre_encoded (Fixture       *fixture,
 }
 
 /* The agent remembers the last target URI per origin: a repeated target
- * reuses it, any other path or query must not. */
+ * reuses it, any other path or query must not. Paths that need encoding
+ * are remembered by what goes out. */
 static void
 test_query_target_reuse (Fixture       *fixture,
                          gconstpointer  data)
 {
-  static const struct { const char *path; const char *query; const char *sent_query; } cases[] = {
-    { "/echo", NULL, NULL },
-    { "/echo", NULL, NULL },
-    { "/echo", "a=1", "a=1" },
-    { "/echo", "a=1", "a=1" },
-    { "/echo", "a=2", "a=2" },
-    { "/echo", "", NULL },
-    { "/echo?b=1", NULL, "b=1" },
-    { "/echo/x", NULL, NULL },
-    { "/echo", "a=2", "a=2" },
-    { "/echo", NULL, NULL },
+  static const struct {
+    const char *path;
+    const char *query;
+    const char *sent_path;
+    const char *sent_query;
+  } cases[] = {
+    { "/echo", NULL, "/echo", NULL },
+    { "/echo", NULL, "/echo", NULL },
+    { "/echo", "a=1", "/echo", "a=1" },
+    { "/echo", "a=1", "/echo", "a=1" },
+    { "/echo", "a=2", "/echo", "a=2" },
+    { "/echo", "", "/echo", NULL },
+    { "/echo?b=1", NULL, "/echo", "b=1" },
+    { "/echo", "b=1", "/echo", "b=1" },
+    { "/echo?b=1", NULL, "/echo", "b=1" },
+    { "/echo/x", NULL, "/echo/x", NULL },
+    { "/echo/\xc3\xa9", NULL, "/echo/%C3%A9", NULL },
+    { "/echo/%C3%A9", NULL, "/echo/%C3%A9", NULL },
+    { "/echo/\xc3\xa9", NULL, "/echo/%C3%A9", NULL },
+    { "/echo", "a=2", "/echo", "a=2" },
+    { "/echo", NULL, "/echo", NULL },
   };
 
-  g_test_summary ("repeated and alternating paths and queries on one agent: "
-                  "each request goes out with its own target");
+  g_test_summary ("repeated and alternating paths and queries on one agent, "
+                  "encoded or not: each request goes out with its own target");
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr(DispatchRequest) request = server_request (fixture, "GET", cases[i].path);
       g_autoptr(TestRecorder) recorder = NULL;
-      const char *sent_path;
 
       if (cases[i].query != NULL)
         dispatch_request_set_query (request, cases[i].query);
       recorder = run (fixture->agent, request);
       test_recorder_assert_ok (recorder, 200, "");
 
-      sent_path = dispatch_headers_get (recorder->headers, "x-path");
-      if (g_str_has_prefix (cases[i].path, "/echo/x"))
-        g_assert_cmpstr (sent_path, ==, "/echo/x");
-      else
-        g_assert_cmpstr (sent_path, ==, "/echo");
+      g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==,
+                       cases[i].sent_path);
       g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-query"), ==,
                        cases[i].sent_query != NULL ? cases[i].sent_query : "");
+    }
+}
+
+/* The agent caches each origin it has parsed and looks the most recent one
+ * up first: alternating origins must each reach their own. */
+static void
+test_alternating_origins (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autofree char *refused = test_refused_origin ();
+
+  g_test_summary ("requests alternating between two origins on one agent "
+                  "each go to their own origin");
+
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autoptr(DispatchRequest) request = NULL;
+      g_autoptr(TestRecorder) recorder = NULL;
+
+      if (i % 2 == 0)
+        request = server_request (fixture, "GET", "/echo");
+      else
+        request = dispatch_request_new ("GET", refused, "/echo");
+      recorder = run (fixture->agent, request);
+
+      if (i % 2 == 0)
+        test_recorder_assert_ok (recorder, 200, "");
+      else
+        g_assert_error (recorder->error, DISPATCH_ERROR, DISPATCH_ERROR_SOCKET);
     }
 }
 
@@ -1975,6 +2011,7 @@ main (int   argc,
   ADD ("/dispatch/query/add-query", test_query_add);
   ADD ("/dispatch/query/pre-encoded", test_query_pre_encoded);
   ADD ("/dispatch/query/target-reuse", test_query_target_reuse);
+  ADD ("/dispatch/origin/alternating", test_alternating_origins);
 
   ADD ("/dispatch/headers/response-multi", test_response_multi_headers);
   ADD ("/dispatch/headers/request-repeated", test_request_repeated_headers);

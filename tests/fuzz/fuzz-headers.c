@@ -290,7 +290,7 @@ check_snapshot (DispatchHeaders *headers,
   gsize expected_size = 0;
 
   _dispatch_headers_apply_to_soup (headers, soup);
-  wire_size = _dispatch_headers_wire_size (soup);
+  wire_size = _dispatch_headers_wire_size (soup, NULL);
   snapshot = _dispatch_headers_new_from_soup (soup);
   soup_message_headers_unref (soup);  /* the snapshot keeps what it needs */
 

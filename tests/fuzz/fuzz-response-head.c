@@ -17,7 +17,9 @@
  * soup_message_headers_foreach() exactly: same number of fields in the
  * same order, names lower-cased (ASCII only) and otherwise equal, values
  * byte-equal, _dispatch_headers_wire_size() equal to the sum of
- * "name: value\r\n", read-only with get/get_all/get_names consistent; and
+ * "name: value\r\n" and finding the Content-Length that
+ * soup_message_headers_get_one() gives, read-only with
+ * get/get_all/get_names consistent; and
  * for a 1xx head, neither may change when libsoup clears its headers for
  * the next head.
  */
@@ -138,9 +140,12 @@ check_snapshot (SoupMessageHeaders *soup_headers,
   g_autoptr(DispatchHeaders) copy = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) names = NULL;
-  gsize wire_size = _dispatch_headers_wire_size (soup_headers);
+  const char *content_length = NULL;
+  gsize wire_size = _dispatch_headers_wire_size (soup_headers, &content_length);
   gsize expected_size = 0;
   guint n;
+
+  fuzz_check (content_length == soup_message_headers_get_one (soup_headers, "Content-Length"));
 
   soup_message_headers_foreach (soup_headers, collect_cb, &fields);
 
