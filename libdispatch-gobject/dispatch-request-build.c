@@ -246,27 +246,18 @@ append_encoded_target (GString    *out,
     }
 }
 
-/* Validates and builds the SoupMessage (headers and body set, flags not).
- * The path and query go out as given (only bytes from 0x80 are
- * percent-encoded): no dot-segment removal, no unescaping, as undici. */
-SoupMessage *
-_dispatch_request_build_message (DispatchRequest      *self,
-                                 DispatchOriginCache  *origins,
-                                 GError              **error)
+/* The target URI: the common case (ASCII path without a query of its
+ * own) is used as it is; otherwise the path's query is split off and
+ * high bytes are encoded. */
+static GUri *
+build_target (DispatchRequest *self,
+              GUri            *origin)
 {
-  g_autoptr(GUri) origin = NULL;
-  g_autoptr(GUri) uri = NULL;
   g_autofree char *path_owned = NULL;
   g_autofree char *query_owned = NULL;
   const char *path = self->path;
   const char *query = request_query (self);
-  SoupMessage *msg;
 
-  if (!validate (self, origins, &origin, &uri, error))
-    return NULL;
-
-  /* The common case (ASCII path without a query of its own) is used as it
-   * is; otherwise split off the path's query and encode high bytes. */
   if (needs_encoding (path) || strchr (path, '?') != NULL ||
       (query != NULL && needs_encoding (query)))
     {
@@ -294,18 +285,37 @@ _dispatch_request_build_message (DispatchRequest      *self,
       path = path_owned = g_string_free (p, FALSE);
       query = (question != NULL || q->len > 0) ? (query_owned = g_string_free (q, FALSE))
                                                : (g_string_free (q, TRUE), NULL);
-      /* The remembered target is looked up by the request's own path. */
-      g_clear_pointer (&uri, g_uri_unref);
     }
 
+  return g_uri_build (SOUP_HTTP_URI_FLAGS,
+                      g_uri_get_scheme (origin), NULL,
+                      g_uri_get_host (origin), g_uri_get_port (origin),
+                      path, query, NULL);
+}
+
+/* Validates and builds the SoupMessage (headers and body set, flags not).
+ * The path and query go out as given (only bytes from 0x80 are
+ * percent-encoded): no dot-segment removal, no unescaping, as undici. */
+SoupMessage *
+_dispatch_request_build_message (DispatchRequest      *self,
+                                 DispatchOriginCache  *origins,
+                                 GError              **error)
+{
+  g_autoptr(GUri) origin = NULL;
+  g_autoptr(GUri) uri = NULL;
+  SoupMessage *msg;
+
+  if (!validate (self, origins, &origin, &uri, error))
+    return NULL;
+
+  /* A request repeating the last path and query (as given, before any
+   * encoding) to its origin got that target's URI from the cache. */
   if (uri == NULL)
     {
-      uri = g_uri_build (SOUP_HTTP_URI_FLAGS,
-                         g_uri_get_scheme (origin), NULL,
-                         g_uri_get_host (origin), g_uri_get_port (origin),
-                         path, query, NULL);
+      uri = build_target (self, origin);
       if (origins != NULL)
-        _dispatch_origin_cache_remember_target (origins, self->origin, path, query, uri);
+        _dispatch_origin_cache_remember_target (origins, self->origin, self->path,
+                                                request_query (self), uri);
     }
 
   msg = soup_message_new_from_uri (self->method, uri);

@@ -287,9 +287,10 @@ _dispatch_sanitize_reason (guint       status,
  *
  * Parsing and checking an origin costs more than the rest of building a
  * request, and an agent talks to a handful of origins: each is parsed
- * once. Each entry also keeps the last request target built for it (the
- * whole URI, path and query): a client that polls or repeats a request
- * reuses that GUri instead of building and freeing one per request. */
+ * once. Each entry also keeps the last request target built for it: the
+ * request's path and query as given, and the URI built from them. A
+ * client that polls or repeats a request reuses that GUri instead of
+ * encoding, building and freeing one per request. */
 
 #define ORIGIN_CACHE_MAX 256
 

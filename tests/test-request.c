@@ -12,6 +12,9 @@
 
 #include "test-util.h"
 
+#include "dispatch-request-private.h"
+#include "dispatch-util-private.h"
+
 typedef TestFixture Fixture;
 
 /* Nothing reached either server: no connection, no request. */
@@ -521,6 +524,75 @@ test_valid_path_query_and_query (Fixture       *fixture,
   test_recorder_assert_ok (recorder, 200, "");
   g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo");
   g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-query"), ==, "a=1&b=2");
+}
+
+/* The agent's origin cache remembers the last target per origin under the
+ * request's own path and query, before any encoding: a repeated request
+ * that needs encoding (or carries its query in the path) reuses the URI. */
+static void
+test_target_remembered_as_given (void)
+{
+  static const struct {
+    const char *path;
+    const char *query;
+    const char *sent_path;
+    const char *sent_query;
+  } cases[] = {
+    { "/plain", NULL, "/plain", NULL },
+    { "/a?b=1", NULL, "/a", "b=1" },
+    { "/a?b=1", "c=2", "/a", "b=1&c=2" },
+    { "/\xc3\xa9", NULL, "/%C3%A9", NULL },
+    { "/q", "x=\xc3\xa9", "/q", "x=%C3%A9" },
+  };
+  DispatchOriginCache *cache = _dispatch_origin_cache_new ();
+  const char *origin = "http://127.0.0.1:1";
+
+  g_test_summary ("a built target is remembered under the request's path and "
+                  "query as given, and found again by them only");
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(DispatchRequest) request = dispatch_request_new ("GET", origin, cases[i].path);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SoupMessage) first = NULL;
+      g_autoptr(SoupMessage) again = NULL;
+      g_autoptr(GUri) parsed = NULL;
+      g_autoptr(GUri) target = NULL;
+      g_autoptr(GUri) other = NULL;
+
+      if (cases[i].query != NULL)
+        dispatch_request_set_query (request, cases[i].query);
+
+      first = _dispatch_request_build_message (request, cache, &error);
+      g_assert_no_error (error);
+
+      parsed = _dispatch_origin_cache_lookup (cache, origin, cases[i].path, cases[i].query,
+                                              &target);
+      g_assert_nonnull (parsed);
+      g_assert_nonnull (target);
+      g_assert_cmpstr (g_uri_get_path (target), ==, cases[i].sent_path);
+      g_assert_cmpstr (g_uri_get_query (target), ==, cases[i].sent_query);
+
+      /* Not under what went out, when that differs. */
+      if (g_strcmp0 (cases[i].path, cases[i].sent_path) != 0 ||
+          g_strcmp0 (cases[i].query, cases[i].sent_query) != 0)
+        {
+          g_autoptr(GUri) parsed_again = _dispatch_origin_cache_lookup (cache, origin,
+                                                                        cases[i].sent_path,
+                                                                        cases[i].sent_query,
+                                                                        &other);
+
+          g_assert_nonnull (parsed_again);
+          g_assert_null (other);
+        }
+
+      again = _dispatch_request_build_message (request, cache, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (g_uri_get_path (soup_message_get_uri (again)), ==, cases[i].sent_path);
+      g_assert_cmpstr (g_uri_get_query (soup_message_get_uri (again)), ==, cases[i].sent_query);
+    }
+
+  _dispatch_origin_cache_free (cache);
 }
 
 static void
@@ -1185,6 +1257,7 @@ main (int   argc,
   g_test_add_func ("/request/valid/origins", test_valid_origins);
   g_test_add_func ("/request/valid/methods", test_valid_methods);
   g_test_add_func ("/request/valid/paths", test_valid_paths);
+  g_test_add_func ("/request/target/remembered-as-given", test_target_remembered_as_given);
   ADD ("/request/valid/origin-trailing-slash", test_valid_origin_trailing_slash);
   ADD ("/request/valid/path-query-and-query", test_valid_path_query_and_query);
   ADD ("/request/valid/empty-query", test_valid_empty_query);
