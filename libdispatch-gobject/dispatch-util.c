@@ -359,7 +359,8 @@ find_entry (DispatchOriginCache *cache,
 
 /* The parsed @origin, or %NULL if it is not cached. With @target, also
  * the target URI last remembered for it if that had this @path and
- * @query (%NULL for none), else %NULL: one lookup for both. */
+ * @query (%NULL for none), else %NULL: one lookup for both. Runs before
+ * the request is validated: @path may be anything, %NULL included. */
 GUri *
 _dispatch_origin_cache_lookup (DispatchOriginCache  *cache,
                                const char           *origin,
@@ -379,7 +380,7 @@ _dispatch_origin_cache_lookup (DispatchOriginCache  *cache,
     {
       uri = g_uri_ref (entry->origin);
       if (target != NULL && entry->target != NULL &&
-          strcmp (entry->path, path) == 0 && g_strcmp0 (entry->query, query) == 0)
+          g_strcmp0 (entry->path, path) == 0 && g_strcmp0 (entry->query, query) == 0)
         *target = g_uri_ref (entry->target);
     }
   g_mutex_unlock (&cache->mutex);

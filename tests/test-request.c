@@ -210,6 +210,34 @@ test_invalid_path (Fixture       *fixture,
   }
 }
 
+/* The agent remembers the last target built for each origin; a later
+ * request to that origin with a missing path must still be refused
+ * cleanly, not compared against the remembered one. */
+static void
+test_invalid_path_after_remembered_target (Fixture       *fixture,
+                                           gconstpointer  data)
+{
+  const char *origin = test_server_get_origin (fixture->server);
+  g_autoptr(DispatchRequest) good = dispatch_request_new ("GET", origin, "/echo");
+  g_autoptr(DispatchRequest) bad = dispatch_request_new ("GET", origin, "/echo");
+  g_autoptr(TestRecorder) recorder = NULL;
+  g_autoptr(TestRecorder) rejected = NULL;
+
+  g_test_summary ("a NULL path to an origin whose last target is remembered "
+                  "fails with INVALID_ARGUMENT naming “path”");
+
+  recorder = test_dispatch_and_wait (DISPATCH_DISPATCHER (fixture->agent), good);
+  test_recorder_assert_ok (recorder, 200, "");
+  g_assert_cmpuint (test_server_get_requests (fixture->server), ==, 1);
+
+  dispatch_request_set_path (bad, NULL);
+  rejected = test_dispatch_and_wait (DISPATCH_DISPATCHER (fixture->agent), bad);
+  test_recorder_assert_events (rejected, TEST_EVENT_REQUEST_START, TEST_EVENT_ERROR, -1);
+  test_recorder_assert_error (rejected, DISPATCH_ERROR_INVALID_ARGUMENT);
+  assert_message_names (rejected->error, "path");
+  g_assert_cmpuint (test_server_get_requests (fixture->server), ==, 1);
+}
+
 static void
 test_invalid_query (Fixture       *fixture,
                     gconstpointer  data)
@@ -1252,6 +1280,7 @@ main (int   argc,
   ADD ("/request/invalid/header-framing", test_invalid_header_framing);
   ADD ("/request/invalid/header-unsupported", test_unsupported_headers);
   ADD ("/request/invalid/body-and-body-stream", test_invalid_body_both);
+  ADD ("/request/invalid/path-after-remembered-target", test_invalid_path_after_remembered_target);
   ADD ("/request/invalid/agent-still-usable", test_invalid_agent_still_usable);
 
   g_test_add_func ("/request/valid/origins", test_valid_origins);
