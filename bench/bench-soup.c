@@ -136,6 +136,8 @@ req_ref (Req *req)
   return req;
 }
 
+static GQueue x_free_msgs = G_QUEUE_INIT;
+
 static void
 req_unref (Req *req)
 {
@@ -143,6 +145,8 @@ req_unref (Req *req)
     return;
   g_assert (req->source == NULL);
   g_clear_object (&req->body);
+  if (g_getenv ("X_REUSE") && req->msg)
+    g_queue_push_tail (&x_free_msgs, g_steal_pointer (&req->msg));
   g_clear_object (&req->msg);
   g_clear_object (&req->cancellable);
   for (int i = 0; i < (int) G_N_ELEMENTS (req->model); i++)
@@ -479,7 +483,12 @@ start_next (Bench *bench)
   req->ref_count = 1;  /* in flight, until req_done() */
   req->bench = bench;
   req->cancellable = g_cancellable_new ();
-  req->msg = soup_message_new_from_uri ("GET", bench->uri);
+  req->msg = (g_queue_peek_head (&x_free_msgs) && G_OBJECT (g_queue_peek_head (&x_free_msgs))->ref_count == 1) ? g_queue_pop_head (&x_free_msgs) : NULL;
+  static int x_reused; if (req->msg != NULL && ++x_reused % 1000 == 0) g_printerr ("reused %d\n", x_reused);
+  if (req->msg != NULL)
+    soup_message_headers_clear (soup_message_get_request_headers (req->msg));
+  else
+    req->msg = soup_message_new_from_uri ("GET", bench->uri);
   soup_message_set_flags (req->msg, SOUP_MESSAGE_NO_REDIRECT);
   if (bench->args.contract_costs)
     {

@@ -19,6 +19,7 @@ struct _DispatchAgent
 
   SoupSession     *session;
   DispatchOriginCache *origins;
+  DispatchMessagePool *messages;  /* NULL with allow-h2 */
   GMainContext    *context;  /* where the agent was created */
   GError          *config_error;
   DispatchExchangeConfig config;

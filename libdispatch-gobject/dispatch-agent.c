@@ -213,8 +213,15 @@ dispatch_agent_constructed (GObject *object)
   soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
   self->config.proxy_auth = proxy_uri_has_credentials (self->proxy_uri);
 
+  /* The messages of requests that ended cleanly are sent again for later
+   * ones (dispatch-message-pool.c). Not with HTTP/2, whose messages
+   * libsoup 3.2 ties to per-stream state we have not audited for reuse. */
+  if (!self->config.allow_h2)
+    self->messages = _dispatch_message_pool_new (self->session);
+
   self->config.session = self->session;
   self->config.origins = self->origins;
+  self->config.messages = self->messages;
   self->config.accept_any_certificate = !self->reject_unauthorized;
   self->config.tls_certificate = self->tls_certificate;
   self->config.user_agent = self->user_agent;
@@ -238,6 +245,8 @@ dispatch_agent_finalize (GObject *object)
   DispatchAgent *self = (DispatchAgent *) object;
 
   g_assert (g_queue_is_empty (&self->in_flight));
+
+  g_clear_pointer (&self->messages, _dispatch_message_pool_free);
 
   /* The last reference may go in another thread (an exchange's, when its
    * request ends there); libsoup wants its session torn down where it was

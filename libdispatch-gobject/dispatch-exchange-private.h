@@ -8,6 +8,7 @@
 #include <libsoup/soup.h>
 
 #include "dispatch-handler.h"
+#include "dispatch-message-pool-private.h"
 #include "dispatch-request.h"
 #include "dispatch-request-controller.h"
 #include "dispatch-util-private.h"
@@ -21,6 +22,7 @@ typedef struct
 {
   SoupSession     *session;
   DispatchOriginCache *origins;  /* owned by the agent, which outlives us */
+  DispatchMessagePool *messages; /* likewise; NULL: a new message per request */
   guint            connect_timeout;
   guint            headers_timeout;
   guint            body_timeout;

@@ -76,6 +76,9 @@ struct _DispatchExchange
   GError                    *rejection;
 
   SoupMessage               *msg;
+  /* the view of msg's response head handed to on_response_start: made
+   * independent of msg before msg goes back to the agent's pool */
+  DispatchHeaders           *response_headers;
   GInputStream              *body;
   GPollableInputStream      *pollable;  /* the body, as a pollable stream */
   GSource                   *read_source;
@@ -99,6 +102,7 @@ struct _DispatchExchange
   guint                      started : 1;   /* on_request_start delivered */
   guint                      pumping : 1;
   guint                      yielded : 1;
+  guint                      restarted : 1;  /* libsoup sent msg again */
 };
 
 static const DispatchError timer_errors[N_TIMERS] = {
@@ -140,6 +144,7 @@ exchange_unref (DispatchExchange *self)
   g_assert (self->held == NULL);
   g_assert (!_dispatch_deadline_is_queued (&self->timer));
 
+  g_clear_pointer (&self->response_headers, dispatch_headers_unref);
   g_clear_object (&self->msg);
   g_clear_error (&self->rejection);
   g_clear_object (&self->send_cancellable);
@@ -322,6 +327,33 @@ request_start (DispatchExchange *self)
   self->iface->on_request_start (self->handler, self->controller);
 }
 
+/* After a clean end, before the terminal callback (which may run a nested
+ * main loop in which libsoup unqueues the message): hands the message to
+ * the agent's pool for a later request, if nothing of this request can
+ * reach it any more and libsoup left nothing in it that a new request
+ * would not reset. */
+static void
+recycle_message (DispatchExchange *self)
+{
+  guint status;
+
+  if (self->config.messages == NULL || self->msg == NULL ||
+      self->has_body || self->restarted || self->body != NULL)
+    return;
+
+  /* A 421 marks the message for a connection of its own next time. */
+  status = soup_message_get_status (self->msg);
+  if (status < 200 || status == SOUP_STATUS_MISDIRECTED_REQUEST)
+    return;
+
+  /* libsoup clears the response head in place when msg is sent again */
+  if (self->response_headers != NULL)
+    _dispatch_headers_release_soup (g_steal_pointer (&self->response_headers));
+
+  _dispatch_message_pool_give (self->config.messages, g_steal_pointer (&self->msg),
+                               self->context);
+}
+
 static void
 finish (DispatchExchange *self,
         const GError     *error)
@@ -349,6 +381,8 @@ finish (DispatchExchange *self,
 
   if (self->msg != NULL)
     message_unbind (self);
+  if (error == NULL)
+    recycle_message (self);
 
   /* Mark the controller finished first: abort(), pause() and resume()
    * called from the terminal callback are no-ops, and waiters wake. */
@@ -539,6 +573,8 @@ _dispatch_exchange_on_restarted (SoupMessage *msg,
 {
   DispatchExchange *self = user_data;
   GBytes *body = dispatch_request_get_body (self->request);
+
+  self->restarted = TRUE;
 
   /* libsoup drops the request body when it re-sends a request on a fresh
    * connection (LIBSOUP-3.2-NOTES §6). */
@@ -740,7 +776,10 @@ send_cb (GObject      *source_object,
   if (self->config.allow_h2)
     headers = _dispatch_headers_copy_from_soup (response_headers);
   else
-    headers = _dispatch_headers_new_from_soup (response_headers);
+    {
+      headers = _dispatch_headers_new_from_soup (response_headers);
+      self->response_headers = dispatch_headers_ref (headers);
+    }
 
   self->phase = PHASE_BODY;
   self->iface->on_response_start (self->handler, self->controller, status, headers,
@@ -943,9 +982,16 @@ exchange_begin (DispatchExchange  *self,
                 GError           **error)
 {
   SoupMessageFlags flags = SOUP_MESSAGE_NO_REDIRECT;
+  SoupMessage *spare = NULL;
+  gboolean reused;
   gboolean pushed;
 
-  self->msg = _dispatch_request_build_message (self->request, self->config.origins, error);
+  if (self->config.messages != NULL)
+    spare = _dispatch_message_pool_take (self->config.messages, self->context);
+  reused = spare != NULL;
+
+  self->msg = _dispatch_request_build_message (self->request, self->config.origins,
+                                               spare, error);
   if (self->msg == NULL)
     return FALSE;
 
@@ -969,7 +1015,8 @@ exchange_begin (DispatchExchange  *self,
   else
     flags |= SOUP_MESSAGE_NEW_CONNECTION;
   soup_message_set_flags (self->msg, flags);
-  if (!self->config.proxy_auth)
+  /* A pooled message comes from this agent: it is opted out already. */
+  if (!self->config.proxy_auth && !reused)
     soup_message_disable_feature (self->msg, SOUP_TYPE_AUTH_MANAGER);
 
   self->has_body = dispatch_request_get_body (self->request) != NULL ||

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 
 DispatchHeaders *_dispatch_headers_new_read_only_empty (void);
 DispatchHeaders *_dispatch_headers_new_from_soup       (SoupMessageHeaders  *headers);
+void             _dispatch_headers_release_soup        (DispatchHeaders     *self);
 gsize            _dispatch_headers_wire_size           (SoupMessageHeaders  *headers,
                                                         const char         **content_length);
 DispatchHeaders *_dispatch_headers_copy_from_soup      (SoupMessageHeaders  *headers);

@@ -637,6 +637,18 @@ _dispatch_headers_new_from_soup (SoupMessageHeaders *headers)
   return self;
 }
 
+/* Drops the caller's reference to a view made by
+ * _dispatch_headers_new_from_soup(), before libsoup clears the headers it
+ * views for another request: copied now if anyone else still holds it. */
+void
+_dispatch_headers_release_soup (DispatchHeaders *self)
+{
+  if (!g_atomic_ref_count_compare (&self->ref_count, 1) &&
+      g_atomic_pointer_get (&self->source) != NULL)
+    materialize (self);
+  dispatch_headers_unref (self);
+}
+
 /* The size of a header section on the wire: "name: value\r\n" per field.
  * The same pass finds the last Content-Length field (what libsoup's
  * soup_message_headers_get_one() gives), for @content_length (nullable):

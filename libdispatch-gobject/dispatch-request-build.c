@@ -299,6 +299,7 @@ build_target (DispatchRequest *self,
 SoupMessage *
 _dispatch_request_build_message (DispatchRequest      *self,
                                  DispatchOriginCache  *origins,
+                                 SoupMessage          *reuse,
                                  GError              **error)
 {
   g_autoptr(GUri) origin = NULL;
@@ -306,7 +307,10 @@ _dispatch_request_build_message (DispatchRequest      *self,
   SoupMessage *msg;
 
   if (!validate (self, origins, &origin, &uri, error))
-    return NULL;
+    {
+      g_clear_object (&reuse);
+      return NULL;
+    }
 
   /* A request repeating the last path and query (as given, before any
    * encoding) to its origin got that target's URI from the cache. */
@@ -318,7 +322,18 @@ _dispatch_request_build_message (DispatchRequest      *self,
                                                 request_query (self), uri);
     }
 
-  msg = soup_message_new_from_uri (self->method, uri);
+  if (reuse != NULL)
+    {
+      /* Sent before and unqueued since: libsoup clears the response and
+       * connection state when it queues it; the rest is the request's. */
+      msg = reuse;
+      if (strcmp (soup_message_get_method (msg), self->method) != 0)
+        soup_message_set_method (msg, self->method);
+      soup_message_set_uri (msg, uri);
+      soup_message_headers_clear (soup_message_get_request_headers (msg));
+    }
+  else
+    msg = soup_message_new_from_uri (self->method, uri);
   if (self->headers != NULL)
     _dispatch_headers_apply_to_soup (self->headers, soup_message_get_request_headers (msg));
 

@@ -35,9 +35,11 @@ struct _DispatchRequest
 };
 
 /* What the exchange needs from a request, resolved against the agent's
- * defaults at dispatch time. */
+ * defaults at dispatch time. With @reuse (transfer full, nullable), a
+ * message libsoup has unqueued, the request is built in that one. */
 SoupMessage *_dispatch_request_build_message (DispatchRequest      *self,
                                               DispatchOriginCache  *origins,
+                                              SoupMessage          *reuse,
                                               GError              **error);
 gboolean     _dispatch_request_is_head       (DispatchRequest  *self);
 

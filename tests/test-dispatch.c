@@ -19,6 +19,8 @@
 
 #include "test-util.h"
 
+#include "dispatch-agent-private.h"
+
 #define MiB (1024 * 1024)
 
 typedef TestFixture Fixture;
@@ -882,6 +884,131 @@ test_alternating_origins (Fixture       *fixture,
       else
         g_assert_error (recorder->error, DISPATCH_ERROR, DISPATCH_ERROR_SOCKET);
     }
+}
+
+/* Message reuse: the agent sends the message of a request that ended
+ * cleanly again for a later one, once libsoup has unqueued it. */
+
+static gboolean
+flag_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main context until the agent's pool holds a spare message
+ * (libsoup unqueues a finished message from its queue source), or fails
+ * after 5 s. */
+static void
+wait_for_spare (DispatchAgent *agent)
+{
+  gboolean timed_out = FALSE;
+  guint timeout_id = g_timeout_add_seconds (5, flag_cb, &timed_out);
+  guint n_retired, n_spare;
+
+  g_assert_nonnull (agent->messages);
+  for (;;)
+    {
+      _dispatch_message_pool_count (agent->messages, &n_retired, &n_spare);
+      if (n_spare > 0 || timed_out)
+        break;
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_assert_false (timed_out);
+  g_source_remove (timeout_id);
+}
+
+static void
+test_reuse_kept_headers (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) first = server_request (fixture, "GET", "/echo/first");
+  g_autoptr(DispatchRequest) second = server_request (fixture, "GET", "/echo/second");
+  g_autoptr(TestRecorder) kept = NULL;
+  g_autoptr(TestRecorder) recorder = NULL;
+  guint n_retired, n_spare;
+
+  g_test_summary ("response headers a handler keeps stay those of its own "
+                  "response after the agent sends the same message again");
+
+  /* Not read before the second request has reused the message. */
+  kept = run (fixture->agent, first);
+  g_assert_true (kept->done);
+  g_assert_no_error (kept->error);
+
+  wait_for_spare (fixture->agent);
+  recorder = run (fixture->agent, second);
+  test_recorder_assert_ok (recorder, 200, NULL);
+  _dispatch_message_pool_count (fixture->agent->messages, &n_retired, &n_spare);
+  g_assert_cmpuint (n_spare, ==, 0);  /* the second request took it */
+
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo/second");
+  g_assert_cmpstr (dispatch_headers_get (kept->headers, "x-path"), ==, "/echo/first");
+  g_assert_cmpuint (dispatch_headers_get_length (kept->headers), ==,
+                    dispatch_headers_get_length (recorder->headers));
+}
+
+static void
+test_reuse_request_reset (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) first = server_request (fixture, "HEAD", "/echo/first");
+  g_autoptr(DispatchRequest) second = server_request (fixture, "GET", "/echo");
+  g_autoptr(DispatchHeaders) headers = dispatch_headers_new ();
+  g_autoptr(TestRecorder) recorder = NULL;
+  const char *user_agent;
+
+  g_test_summary ("a message sent again carries only the new request: its "
+                  "method, target and headers, the default User-Agent, no "
+                  "Connection: close from the request before");
+
+  g_assert_true (dispatch_headers_append (headers, "x-only-first", "1", NULL));
+  dispatch_request_set_headers (first, headers);
+  dispatch_request_set_query (first, "a=1");
+  dispatch_request_set_reset (first, TRUE);
+  recorder = run (fixture->agent, first);
+  test_recorder_assert_ok (recorder, 200, NULL);
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-seen-x-only-first"), ==, "1");
+  g_clear_object (&recorder);
+
+  wait_for_spare (fixture->agent);
+  recorder = run (fixture->agent, second);
+  test_recorder_assert_ok (recorder, 200, NULL);
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-method"), ==, "GET");
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo");
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-query"), ==, "");
+  g_assert_null (dispatch_headers_get (recorder->headers, "x-seen-x-only-first"));
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-seen-connection"), !=, "close");
+  user_agent = dispatch_headers_get (recorder->headers, "x-seen-user-agent");
+  g_assert_cmpstr (user_agent, ==, dispatch_agent_get_user_agent (fixture->agent));
+}
+
+static void
+test_reuse_not_after_failure (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) with_body = server_request (fixture, "POST", "/echo");
+  g_autoptr(DispatchRequest) refused = NULL;
+  g_autoptr(GBytes) body = g_bytes_new_static ("abc", 3);
+  g_autoptr(TestRecorder) recorder = NULL;
+  g_autofree char *origin = test_refused_origin ();
+  guint n_retired, n_spare;
+
+  g_test_summary ("the messages of failed requests and of requests with a "
+                  "body are not kept for reuse");
+
+  dispatch_request_set_body (with_body, body);
+  recorder = run (fixture->agent, with_body);
+  test_recorder_assert_ok (recorder, 200, NULL);
+  g_clear_object (&recorder);
+
+  refused = dispatch_request_new ("GET", origin, "/");
+  recorder = run (fixture->agent, refused);
+  g_assert_error (recorder->error, DISPATCH_ERROR, DISPATCH_ERROR_SOCKET);
+
+  /* Given back (retired) happens in the terminal step itself. */
+  _dispatch_message_pool_count (fixture->agent->messages, &n_retired, &n_spare);
+  g_assert_cmpuint (n_retired + n_spare, ==, 0);
 }
 
 static void
@@ -2012,6 +2139,9 @@ main (int   argc,
   ADD ("/dispatch/query/pre-encoded", test_query_pre_encoded);
   ADD ("/dispatch/query/target-reuse", test_query_target_reuse);
   ADD ("/dispatch/origin/alternating", test_alternating_origins);
+  ADD ("/dispatch/reuse/kept-headers", test_reuse_kept_headers);
+  ADD ("/dispatch/reuse/request-reset", test_reuse_request_reset);
+  ADD ("/dispatch/reuse/not-after-failure", test_reuse_not_after_failure);
 
   ADD ("/dispatch/headers/response-multi", test_response_multi_headers);
   ADD ("/dispatch/headers/request-repeated", test_request_repeated_headers);

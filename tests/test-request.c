@@ -591,7 +591,7 @@ test_target_remembered_as_given (void)
       if (cases[i].query != NULL)
         dispatch_request_set_query (request, cases[i].query);
 
-      first = _dispatch_request_build_message (request, cache, &error);
+      first = _dispatch_request_build_message (request, cache, NULL, &error);
       g_assert_no_error (error);
 
       parsed = _dispatch_origin_cache_lookup (cache, origin, cases[i].path, cases[i].query,
@@ -614,7 +614,7 @@ test_target_remembered_as_given (void)
           g_assert_null (other);
         }
 
-      again = _dispatch_request_build_message (request, cache, &error);
+      again = _dispatch_request_build_message (request, cache, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpstr (g_uri_get_path (soup_message_get_uri (again)), ==, cases[i].sent_path);
       g_assert_cmpstr (g_uri_get_query (soup_message_get_uri (again)), ==, cases[i].sent_query);

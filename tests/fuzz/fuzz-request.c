@@ -87,7 +87,7 @@ check_cached_build (DispatchRequest *request,
   for (guint round = 0; round < 2; round++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(SoupMessage) msg = _dispatch_request_build_message (request, origin_cache, &error);
+      g_autoptr(SoupMessage) msg = _dispatch_request_build_message (request, origin_cache, NULL, &error);
 
       if (uncached == NULL)
         {
@@ -423,7 +423,7 @@ LLVMFuzzerTestOneInput (const guint8 *data,
 
   /* Dispatch does exactly this before sending anything (with the agent's
    * origin cache, which lives as long as the agent: here, the process). */
-  msg = _dispatch_request_build_message (request, NULL, &build_error);
+  msg = _dispatch_request_build_message (request, NULL, NULL, &build_error);
   check_cached_build (request, msg, build_error);
 
   if (msg == NULL)
