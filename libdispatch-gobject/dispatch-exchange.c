@@ -785,6 +785,9 @@ send_cb (GObject      *source_object,
   self->iface->on_response_start (self->handler, self->controller, status, headers,
                                   _dispatch_sanitize_reason (status,
                                                              soup_message_get_reason_phrase (self->msg)));
+  /* Before the body: a request that ends in this pump gives its message
+   * back, and copies the head first only if the handler kept it. */
+  g_clear_pointer (&headers, dispatch_headers_unref);
 
   exchange_pump (self);
   reschedule (self);
