@@ -338,7 +338,8 @@ recycle_message (DispatchExchange *self)
   guint status;
 
   if (self->config.messages == NULL || self->msg == NULL ||
-      self->has_body || self->restarted || self->body != NULL)
+      self->has_body || self->restarted || self->body != NULL ||
+      g_cancellable_is_cancelled (self->send_cancellable))
     return;
 
   /* A 421 marks the message for a connection of its own next time. */
@@ -351,7 +352,7 @@ recycle_message (DispatchExchange *self)
     _dispatch_headers_release_soup (g_steal_pointer (&self->response_headers));
 
   _dispatch_message_pool_give (self->config.messages, g_steal_pointer (&self->msg),
-                               self->context);
+                               g_steal_pointer (&self->send_cancellable), self->context);
 }
 
 static void
@@ -986,12 +987,14 @@ exchange_begin (DispatchExchange  *self,
 {
   SoupMessageFlags flags = SOUP_MESSAGE_NO_REDIRECT;
   SoupMessage *spare = NULL;
+  GCancellable *cancellable = NULL;
   gboolean reused;
   gboolean pushed;
 
   if (self->config.messages != NULL)
-    spare = _dispatch_message_pool_take (self->config.messages, self->context);
+    spare = _dispatch_message_pool_take (self->config.messages, self->context, &cancellable);
   reused = spare != NULL;
+  self->send_cancellable = cancellable != NULL ? cancellable : g_cancellable_new ();
 
   self->msg = _dispatch_request_build_message (self->request, self->config.origins,
                                                spare, error);
@@ -1032,7 +1035,6 @@ exchange_begin (DispatchExchange  *self,
   self->send_pending = TRUE;
 
   push_context (self->context, &pushed);
-  self->send_cancellable = g_cancellable_new ();
   soup_session_send_async (self->config.session, self->msg, G_PRIORITY_DEFAULT,
                            self->send_cancellable, send_cb, exchange_ref (self));
   if (pushed)

@@ -15,14 +15,18 @@ DispatchMessagePool *_dispatch_message_pool_new  (SoupSession         *session);
 void                 _dispatch_message_pool_free (DispatchMessagePool *pool);
 
 /* A message that @session has unqueued, last used for a request
- * dispatched in @context, or %NULL. (transfer full) */
-SoupMessage         *_dispatch_message_pool_take (DispatchMessagePool *pool,
-                                                  GMainContext        *context);
+ * dispatched in @context, or %NULL; with it, the cancellable that request
+ * was sent with (never cancelled). (transfer full) */
+SoupMessage         *_dispatch_message_pool_take (DispatchMessagePool  *pool,
+                                                  GMainContext         *context,
+                                                  GCancellable        **cancellable);
 
-/* Gives back the message of a request that ended cleanly in @context.
- * Takes ownership of @msg; nothing else may use it afterwards. */
+/* Gives back the message of a request that ended cleanly in @context,
+ * and the cancellable it was sent with, which must not be cancelled.
+ * Takes ownership of both; nothing else may use them afterwards. */
 void                 _dispatch_message_pool_give (DispatchMessagePool *pool,
                                                   SoupMessage         *msg,
+                                                  GCancellable        *cancellable,
                                                   GMainContext        *context);
 
 /* For tests: how many messages wait for the session to unqueue them,

@@ -26,8 +26,9 @@
 
 typedef struct
 {
-  SoupMessage  *msg;      /* owned */
-  GMainContext *context;  /* compared, never dereferenced */
+  SoupMessage  *msg;          /* owned */
+  GCancellable *cancellable;  /* owned; the message was sent with it */
+  GMainContext *context;      /* compared, never dereferenced */
 } Entry;
 
 struct _DispatchMessagePool
@@ -43,12 +44,19 @@ struct _DispatchMessagePool
 };
 
 static void
+entry_clear (Entry *entry)
+{
+  g_clear_object (&entry->msg);
+  g_clear_object (&entry->cancellable);
+}
+
+static void
 request_unqueued_cb (SoupSession *session,
                      SoupMessage *msg,
                      gpointer     data)
 {
   DispatchMessagePool *pool = data;
-  SoupMessage *drop = NULL;
+  Entry drop = { NULL, NULL, NULL };
 
   g_mutex_lock (&pool->mutex);
   for (guint i = 0; i < pool->retired->len; i++)
@@ -62,20 +70,20 @@ request_unqueued_cb (SoupSession *session,
       if (pool->spare->len < MAX_SPARE)
         g_array_append_val (pool->spare, entry);
       else
-        drop = entry.msg;
+        drop = entry;
       break;
     }
   g_mutex_unlock (&pool->mutex);
 
   /* libsoup still holds the message here; this only drops ours. */
-  g_clear_object (&drop);
+  entry_clear (&drop);
 }
 
 static void
 clear_entries (GArray *entries)
 {
   for (guint i = 0; i < entries->len; i++)
-    g_object_unref (g_array_index (entries, Entry, i).msg);
+    entry_clear (&g_array_index (entries, Entry, i));
   g_array_unref (entries);
 }
 
@@ -123,10 +131,13 @@ _dispatch_message_pool_free (DispatchMessagePool *pool)
 }
 
 SoupMessage *
-_dispatch_message_pool_take (DispatchMessagePool *pool,
-                             GMainContext        *context)
+_dispatch_message_pool_take (DispatchMessagePool  *pool,
+                             GMainContext         *context,
+                             GCancellable        **cancellable)
 {
   SoupMessage *msg = NULL;
+
+  *cancellable = NULL;
 
   g_mutex_lock (&pool->mutex);
   for (guint i = pool->spare->len; i > 0; i--)
@@ -136,6 +147,7 @@ _dispatch_message_pool_take (DispatchMessagePool *pool,
       if (entry->context == context)
         {
           msg = entry->msg;
+          *cancellable = entry->cancellable;
           g_array_remove_index_fast (pool->spare, i - 1);
           break;
         }
@@ -148,21 +160,24 @@ _dispatch_message_pool_take (DispatchMessagePool *pool,
 void
 _dispatch_message_pool_give (DispatchMessagePool *pool,
                              SoupMessage         *msg,
+                             GCancellable        *cancellable,
                              GMainContext        *context)
 {
-  Entry entry = { msg, context };
-  SoupMessage *drop = NULL;
+  Entry entry = { msg, cancellable, context };
+  Entry drop = { NULL, NULL, NULL };
+
+  g_assert (!g_cancellable_is_cancelled (cancellable));
 
   g_mutex_lock (&pool->mutex);
   if (pool->retired->len >= MAX_RETIRED)
     {
-      drop = g_array_index (pool->retired, Entry, 0).msg;
+      drop = g_array_index (pool->retired, Entry, 0);
       g_array_remove_index (pool->retired, 0);
     }
   g_array_append_val (pool->retired, entry);
   g_mutex_unlock (&pool->mutex);
 
-  g_clear_object (&drop);
+  entry_clear (&drop);
 }
 
 void

@@ -984,6 +984,39 @@ test_reuse_request_reset (Fixture       *fixture,
 }
 
 static void
+test_reuse_then_fail (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) first = server_request (fixture, "GET", "/echo");
+  g_autoptr(DispatchRequest) slow = server_request (fixture, "GET", "/slow-headers?ms=5000");
+  g_autoptr(DispatchRequest) last = server_request (fixture, "GET", "/echo/last");
+  g_autoptr(TestRecorder) recorder = NULL;
+  guint n_retired, n_spare;
+
+  g_test_summary ("a request sent in a reused message (and with its "
+                  "cancellable) still times out and is torn down; the next "
+                  "request works");
+
+  recorder = run (fixture->agent, first);
+  test_recorder_assert_ok (recorder, 200, NULL);
+  g_clear_object (&recorder);
+
+  wait_for_spare (fixture->agent);
+  dispatch_request_set_headers_timeout (slow, 200);
+  recorder = run (fixture->agent, slow);
+  g_assert_error (recorder->error, DISPATCH_ERROR, DISPATCH_ERROR_HEADERS_TIMEOUT);
+  g_clear_object (&recorder);
+
+  /* The failed request's message was not given back. */
+  _dispatch_message_pool_count (fixture->agent->messages, &n_retired, &n_spare);
+  g_assert_cmpuint (n_retired + n_spare, ==, 0);
+
+  recorder = run (fixture->agent, last);
+  test_recorder_assert_ok (recorder, 200, NULL);
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo/last");
+}
+
+static void
 test_reuse_not_after_failure (Fixture       *fixture,
                               gconstpointer  data)
 {
@@ -2142,6 +2175,7 @@ main (int   argc,
   ADD ("/dispatch/reuse/kept-headers", test_reuse_kept_headers);
   ADD ("/dispatch/reuse/request-reset", test_reuse_request_reset);
   ADD ("/dispatch/reuse/not-after-failure", test_reuse_not_after_failure);
+  ADD ("/dispatch/reuse/then-fail", test_reuse_then_fail);
 
   ADD ("/dispatch/headers/response-multi", test_response_multi_headers);
   ADD ("/dispatch/headers/request-repeated", test_request_repeated_headers);
