@@ -217,7 +217,7 @@ dispatch_agent_constructed (GObject *object)
    * ones (dispatch-message-pool.c). Not with HTTP/2, whose messages
    * libsoup 3.2 ties to per-stream state we have not audited for reuse. */
   if (!self->config.allow_h2)
-    self->messages = _dispatch_message_pool_new (self->session);
+    self->messages = _dispatch_message_pool_new ();
 
   self->config.session = self->session;
   self->config.origins = self->origins;

@@ -327,18 +327,18 @@ request_start (DispatchExchange *self)
   self->iface->on_request_start (self->handler, self->controller);
 }
 
-/* After a clean end, before the terminal callback (which may run a nested
- * main loop in which libsoup unqueues the message): hands the message to
+/* After a clean end, before the terminal callback: hands the message to
  * the agent's pool for a later request, if nothing of this request can
  * reach it any more and libsoup left nothing in it that a new request
- * would not reset. */
+ * would not reset. libsoup still holds it here; the pool hands it out
+ * only once libsoup has let go of it. */
 static void
 recycle_message (DispatchExchange *self)
 {
   guint status;
 
   if (self->config.messages == NULL || self->msg == NULL ||
-      self->has_body || self->restarted || self->body != NULL ||
+      self->has_body || self->restarted ||
       g_cancellable_is_cancelled (self->send_cancellable))
     return;
 
@@ -352,7 +352,7 @@ recycle_message (DispatchExchange *self)
     _dispatch_headers_release_soup (g_steal_pointer (&self->response_headers));
 
   _dispatch_message_pool_give (self->config.messages, g_steal_pointer (&self->msg),
-                               g_steal_pointer (&self->send_cancellable), self->context);
+                               g_steal_pointer (&self->send_cancellable));
 }
 
 static void
@@ -992,7 +992,7 @@ exchange_begin (DispatchExchange  *self,
   gboolean pushed;
 
   if (self->config.messages != NULL)
-    spare = _dispatch_message_pool_take (self->config.messages, self->context, &cancellable);
+    spare = _dispatch_message_pool_take (self->config.messages, &cancellable);
   reused = spare != NULL;
   self->send_cancellable = cancellable != NULL ? cancellable : g_cancellable_new ();
 

@@ -10,37 +10,32 @@
 /* Making and finalizing a SoupMessage is the largest single cost of a
  * small request in libsoup 3.2 (about 7 800 instructions of the 208 000
  * a 13-byte GET costs raw libsoup: bench/RESULTS.md). libsoup lets a
- * message be sent again once the session has unqueued it ("Messages can
+ * message be sent again once the session is done with it ("Messages can
  * only be reused after unqueued", SOUP_SESSION_ERROR_MESSAGE_ALREADY_IN_QUEUE),
  * so an agent keeps the messages of requests that ended cleanly and
  * builds later requests in them.
  *
- * A message given back is retired until the session emits
- * request-unqueued for it, then spare: ready for a request dispatched in
- * the main context it was last used in. Retired messages are those
- * finished since the session last ran its queue; at most MAX_SPARE are
- * kept spare, and any beyond are dropped. */
+ * A message comes back when its request ends, while libsoup still holds
+ * it: its queue item until the session's queue source unqueues it, and
+ * the send task until the callback that ended the request returns (a
+ * terminal callback may run a nested main loop in between). It may be
+ * sent again only once libsoup has let go of it entirely, that is when
+ * the pool holds the only reference to it and to its cancellable; until
+ * then take() passes it over. At most MAX_SPARE are kept; the oldest
+ * goes when another comes back. */
 
-#define MAX_SPARE   64
-#define MAX_RETIRED 256  /* a bound in case a message is never unqueued */
+#define MAX_SPARE 64
 
 typedef struct
 {
   SoupMessage  *msg;          /* owned */
   GCancellable *cancellable;  /* owned; the message was sent with it */
-  GMainContext *context;      /* compared, never dereferenced */
 } Entry;
 
 struct _DispatchMessagePool
 {
-  /* The agent's reference, and the signal handler's: the session may
-   * emit request-unqueued in another thread while the agent goes. */
-  gatomicrefcount ref_count;
-  GMutex       mutex;
-  SoupSession *session;   /* the agent's; only to disconnect, while it holds it */
-  gulong       unqueued_id;
-  GArray      *retired;   /* of Entry, oldest first */
-  GArray      *spare;     /* of Entry */
+  GMutex  mutex;
+  GArray *spare;  /* of Entry, oldest first */
 };
 
 static void
@@ -50,89 +45,38 @@ entry_clear (Entry *entry)
   g_clear_object (&entry->cancellable);
 }
 
-static void
-request_unqueued_cb (SoupSession *session,
-                     SoupMessage *msg,
-                     gpointer     data)
+/* Whether the pool holds the only reference to @object. GObject keeps the
+ * count in its instance (GStreamer's GST_OBJECT_REFCOUNT reads it the
+ * same way); while it is 1 only the pool can add one. */
+static gboolean
+only_ours (gpointer object)
 {
-  DispatchMessagePool *pool = data;
-  Entry drop = { NULL, NULL, NULL };
-
-  g_mutex_lock (&pool->mutex);
-  for (guint i = 0; i < pool->retired->len; i++)
-    {
-      Entry entry = g_array_index (pool->retired, Entry, i);
-
-      if (entry.msg != msg)
-        continue;
-
-      g_array_remove_index (pool->retired, i);
-      if (pool->spare->len < MAX_SPARE)
-        g_array_append_val (pool->spare, entry);
-      else
-        drop = entry;
-      break;
-    }
-  g_mutex_unlock (&pool->mutex);
-
-  /* libsoup still holds the message here; this only drops ours. */
-  entry_clear (&drop);
-}
-
-static void
-clear_entries (GArray *entries)
-{
-  for (guint i = 0; i < entries->len; i++)
-    entry_clear (&g_array_index (entries, Entry, i));
-  g_array_unref (entries);
-}
-
-static void
-pool_unref (gpointer  data,
-            GClosure *closure)
-{
-  DispatchMessagePool *pool = data;
-
-  if (!g_atomic_ref_count_dec (&pool->ref_count))
-    return;
-
-  clear_entries (pool->retired);
-  clear_entries (pool->spare);
-  g_mutex_clear (&pool->mutex);
-  g_free (pool);
+  return g_atomic_int_get ((gint *) &G_OBJECT (object)->ref_count) == 1;
 }
 
 DispatchMessagePool *
-_dispatch_message_pool_new (SoupSession *session)
+_dispatch_message_pool_new (void)
 {
   DispatchMessagePool *pool = g_new0 (DispatchMessagePool, 1);
 
-  g_atomic_ref_count_init (&pool->ref_count);
   g_mutex_init (&pool->mutex);
-  pool->session = session;
-  pool->retired = g_array_new (FALSE, FALSE, sizeof (Entry));
   pool->spare = g_array_new (FALSE, FALSE, sizeof (Entry));
-
-  g_atomic_ref_count_inc (&pool->ref_count);
-  pool->unqueued_id = g_signal_connect_data (session, "request-unqueued",
-                                             G_CALLBACK (request_unqueued_cb), pool,
-                                             pool_unref, 0);
 
   return pool;
 }
 
-/* Disconnects from the session and drops the agent's reference; an
- * emission running in another thread keeps the pool until it returns. */
 void
 _dispatch_message_pool_free (DispatchMessagePool *pool)
 {
-  g_signal_handler_disconnect (pool->session, pool->unqueued_id);
-  pool_unref (pool, NULL);
+  for (guint i = 0; i < pool->spare->len; i++)
+    entry_clear (&g_array_index (pool->spare, Entry, i));
+  g_array_unref (pool->spare);
+  g_mutex_clear (&pool->mutex);
+  g_free (pool);
 }
 
 SoupMessage *
 _dispatch_message_pool_take (DispatchMessagePool  *pool,
-                             GMainContext         *context,
                              GCancellable        **cancellable)
 {
   SoupMessage *msg = NULL;
@@ -140,15 +84,15 @@ _dispatch_message_pool_take (DispatchMessagePool  *pool,
   *cancellable = NULL;
 
   g_mutex_lock (&pool->mutex);
-  for (guint i = pool->spare->len; i > 0; i--)
+  for (guint i = 0; i < pool->spare->len; i++)
     {
-      Entry *entry = &g_array_index (pool->spare, Entry, i - 1);
+      Entry *entry = &g_array_index (pool->spare, Entry, i);
 
-      if (entry->context == context)
+      if (only_ours (entry->msg) && only_ours (entry->cancellable))
         {
           msg = entry->msg;
           *cancellable = entry->cancellable;
-          g_array_remove_index_fast (pool->spare, i - 1);
+          g_array_remove_index (pool->spare, i);
           break;
         }
     }
@@ -160,21 +104,20 @@ _dispatch_message_pool_take (DispatchMessagePool  *pool,
 void
 _dispatch_message_pool_give (DispatchMessagePool *pool,
                              SoupMessage         *msg,
-                             GCancellable        *cancellable,
-                             GMainContext        *context)
+                             GCancellable        *cancellable)
 {
-  Entry entry = { msg, cancellable, context };
-  Entry drop = { NULL, NULL, NULL };
+  Entry entry = { msg, cancellable };
+  Entry drop = { NULL, NULL };
 
   g_assert (!g_cancellable_is_cancelled (cancellable));
 
   g_mutex_lock (&pool->mutex);
-  if (pool->retired->len >= MAX_RETIRED)
+  if (pool->spare->len >= MAX_SPARE)
     {
-      drop = g_array_index (pool->retired, Entry, 0);
-      g_array_remove_index (pool->retired, 0);
+      drop = g_array_index (pool->spare, Entry, 0);
+      g_array_remove_index (pool->spare, 0);
     }
-  g_array_append_val (pool->retired, entry);
+  g_array_append_val (pool->spare, entry);
   g_mutex_unlock (&pool->mutex);
 
   entry_clear (&drop);
@@ -182,11 +125,20 @@ _dispatch_message_pool_give (DispatchMessagePool *pool,
 
 void
 _dispatch_message_pool_count (DispatchMessagePool *pool,
-                              guint               *n_retired,
-                              guint               *n_spare)
+                              guint               *n_held,
+                              guint               *n_ready)
 {
+  *n_held = *n_ready = 0;
+
   g_mutex_lock (&pool->mutex);
-  *n_retired = pool->retired->len;
-  *n_spare = pool->spare->len;
+  for (guint i = 0; i < pool->spare->len; i++)
+    {
+      Entry *entry = &g_array_index (pool->spare, Entry, i);
+
+      if (only_ours (entry->msg) && only_ours (entry->cancellable))
+        (*n_ready)++;
+      else
+        (*n_held)++;
+    }
   g_mutex_unlock (&pool->mutex);
 }

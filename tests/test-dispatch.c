@@ -896,21 +896,21 @@ flag_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Runs the main context until the agent's pool holds a spare message
- * (libsoup unqueues a finished message from its queue source), or fails
- * after 5 s. */
+/* Runs the main context until the agent's pool holds a message libsoup
+ * is done with (it unqueues a finished message from its queue source),
+ * or fails after 5 s. */
 static void
 wait_for_spare (DispatchAgent *agent)
 {
   gboolean timed_out = FALSE;
   guint timeout_id = g_timeout_add_seconds (5, flag_cb, &timed_out);
-  guint n_retired, n_spare;
+  guint n_held, n_ready;
 
   g_assert_nonnull (agent->messages);
   for (;;)
     {
-      _dispatch_message_pool_count (agent->messages, &n_retired, &n_spare);
-      if (n_spare > 0 || timed_out)
+      _dispatch_message_pool_count (agent->messages, &n_held, &n_ready);
+      if (n_ready > 0 || timed_out)
         break;
       g_main_context_iteration (NULL, TRUE);
     }
@@ -926,7 +926,7 @@ test_reuse_kept_headers (Fixture       *fixture,
   g_autoptr(DispatchRequest) second = server_request (fixture, "GET", "/echo/second");
   g_autoptr(TestRecorder) kept = NULL;
   g_autoptr(TestRecorder) recorder = NULL;
-  guint n_retired, n_spare;
+  guint n_held, n_ready;
 
   g_test_summary ("response headers a handler keeps stay those of its own "
                   "response after the agent sends the same message again");
@@ -939,8 +939,8 @@ test_reuse_kept_headers (Fixture       *fixture,
   wait_for_spare (fixture->agent);
   recorder = run (fixture->agent, second);
   test_recorder_assert_ok (recorder, 200, NULL);
-  _dispatch_message_pool_count (fixture->agent->messages, &n_retired, &n_spare);
-  g_assert_cmpuint (n_spare, ==, 0);  /* the second request took it */
+  _dispatch_message_pool_count (fixture->agent->messages, &n_held, &n_ready);
+  g_assert_cmpuint (n_ready, ==, 0);  /* the second request took it */
 
   g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo/second");
   g_assert_cmpstr (dispatch_headers_get (kept->headers, "x-path"), ==, "/echo/first");
@@ -991,7 +991,7 @@ test_reuse_then_fail (Fixture       *fixture,
   g_autoptr(DispatchRequest) slow = server_request (fixture, "GET", "/slow-headers?ms=5000");
   g_autoptr(DispatchRequest) last = server_request (fixture, "GET", "/echo/last");
   g_autoptr(TestRecorder) recorder = NULL;
-  guint n_retired, n_spare;
+  guint n_held, n_ready;
 
   g_test_summary ("a request sent in a reused message (and with its "
                   "cancellable) still times out and is torn down; the next "
@@ -1008,12 +1008,93 @@ test_reuse_then_fail (Fixture       *fixture,
   g_clear_object (&recorder);
 
   /* The failed request's message was not given back. */
-  _dispatch_message_pool_count (fixture->agent->messages, &n_retired, &n_spare);
-  g_assert_cmpuint (n_retired + n_spare, ==, 0);
+  _dispatch_message_pool_count (fixture->agent->messages, &n_held, &n_ready);
+  g_assert_cmpuint (n_held + n_ready, ==, 0);
 
   recorder = run (fixture->agent, last);
   test_recorder_assert_ok (recorder, 200, NULL);
   g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo/last");
+}
+
+typedef struct
+{
+  Fixture      *fixture;
+  gboolean      unqueued;
+  TestRecorder *inner;
+} NestedReuse;
+
+static void
+unqueued_cb (SoupSession *session,
+             SoupMessage *msg,
+             gpointer     data)
+{
+  ((NestedReuse *) data)->unqueued = TRUE;
+}
+
+/* In the first request's terminal callback, still inside the libsoup
+ * callback that ended it: waits until libsoup has unqueued its message,
+ * then runs a second request to its end. */
+static void
+nested_reuse_hook (TestRecorder              *recorder,
+                   DispatchRequestController *controller,
+                   TestEvent                  event,
+                   gpointer                   data)
+{
+  NestedReuse *nested = data;
+  g_autoptr(DispatchRequest) request = NULL;
+  g_autoptr(DispatchRequestController) inner_controller = NULL;
+  gboolean timed_out = FALSE;
+  guint timeout_id;
+  gulong handler;
+
+  if (event != TEST_EVENT_END)
+    return;
+
+  timeout_id = g_timeout_add_seconds (5, flag_cb, &timed_out);
+  handler = g_signal_connect (nested->fixture->agent->session, "request-unqueued",
+                              G_CALLBACK (unqueued_cb), nested);
+  while (!nested->unqueued && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (nested->fixture->agent->session, handler);
+  g_assert_false (timed_out);
+
+  request = server_request (nested->fixture, "GET", "/echo/inner");
+  nested->inner = test_recorder_new ();
+  inner_controller = dispatch_dispatcher_dispatch (DISPATCH_DISPATCHER (nested->fixture->agent),
+                                                   request,
+                                                   DISPATCH_HANDLER (nested->inner));
+  while (!nested->inner->done && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (timed_out);
+  g_source_remove (timeout_id);
+}
+
+static void
+test_reuse_nested_loop (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(DispatchRequest) outer = server_request (fixture, "GET", "/echo/outer");
+  g_autoptr(TestRecorder) recorder = NULL;
+  NestedReuse nested = { fixture, FALSE, NULL };
+
+  g_test_summary ("a terminal callback that runs a nested main loop and "
+                  "dispatches there, after libsoup unqueued its message: "
+                  "the message is not sent again while libsoup's send task "
+                  "still holds it (libsoup would warn when it lets go)");
+
+  recorder = test_recorder_new ();
+  recorder->hook = nested_reuse_hook;
+  recorder->hook_data = &nested;
+  g_object_unref (dispatch_dispatcher_dispatch (DISPATCH_DISPATCHER (fixture->agent), outer,
+                                                DISPATCH_HANDLER (recorder)));
+  test_recorder_wait (recorder, TEST_WAIT_MS);
+  test_recorder_assert_ok (recorder, 200, NULL);
+
+  g_assert_nonnull (nested.inner);
+  test_recorder_assert_ok (nested.inner, 200, NULL);
+  g_assert_cmpstr (dispatch_headers_get (nested.inner->headers, "x-path"), ==, "/echo/inner");
+  g_assert_cmpstr (dispatch_headers_get (recorder->headers, "x-path"), ==, "/echo/outer");
+  g_clear_object (&nested.inner);
 }
 
 static void
@@ -1025,7 +1106,7 @@ test_reuse_not_after_failure (Fixture       *fixture,
   g_autoptr(GBytes) body = g_bytes_new_static ("abc", 3);
   g_autoptr(TestRecorder) recorder = NULL;
   g_autofree char *origin = test_refused_origin ();
-  guint n_retired, n_spare;
+  guint n_held, n_ready;
 
   g_test_summary ("the messages of failed requests and of requests with a "
                   "body are not kept for reuse");
@@ -1039,9 +1120,9 @@ test_reuse_not_after_failure (Fixture       *fixture,
   recorder = run (fixture->agent, refused);
   g_assert_error (recorder->error, DISPATCH_ERROR, DISPATCH_ERROR_SOCKET);
 
-  /* Given back (retired) happens in the terminal step itself. */
-  _dispatch_message_pool_count (fixture->agent->messages, &n_retired, &n_spare);
-  g_assert_cmpuint (n_retired + n_spare, ==, 0);
+  /* Giving back happens in the terminal step itself. */
+  _dispatch_message_pool_count (fixture->agent->messages, &n_held, &n_ready);
+  g_assert_cmpuint (n_held + n_ready, ==, 0);
 }
 
 static void
@@ -2176,6 +2257,7 @@ main (int   argc,
   ADD ("/dispatch/reuse/request-reset", test_reuse_request_reset);
   ADD ("/dispatch/reuse/not-after-failure", test_reuse_not_after_failure);
   ADD ("/dispatch/reuse/then-fail", test_reuse_then_fail);
+  ADD ("/dispatch/reuse/nested-loop", test_reuse_nested_loop);
 
   ADD ("/dispatch/headers/response-multi", test_response_multi_headers);
   ADD ("/dispatch/headers/request-repeated", test_request_repeated_headers);
