@@ -12,7 +12,10 @@
  * An agent owns one `SoupSession` and its connection pool, keeps
  * connections alive between requests to the same origin, and applies its
  * timeouts and limits to every request unless the request overrides them.
- * Its properties are set at construction:
+ * Over HTTP/1.1 it also keeps up to 64 `SoupMessage`s of requests that
+ * ended cleanly and sends later requests in them, which libsoup allows
+ * once it is done with a message; a response head a handler kept is
+ * copied first. Its properties are set at construction:
  *
  * ```c
  * g_autoptr(DispatchAgent) agent =
