@@ -777,18 +777,16 @@ send_cb (GObject      *source_object,
   if (self->config.allow_h2)
     headers = _dispatch_headers_copy_from_soup (response_headers);
   else
-    {
-      headers = _dispatch_headers_new_from_soup (response_headers);
-      self->response_headers = dispatch_headers_ref (headers);
-    }
+    headers = _dispatch_headers_new_from_soup (response_headers);
 
   self->phase = PHASE_BODY;
   self->iface->on_response_start (self->handler, self->controller, status, headers,
                                   _dispatch_sanitize_reason (status,
                                                              soup_message_get_reason_phrase (self->msg)));
-  /* Before the body: a request that ends in this pump gives its message
-   * back, and copies the head first only if the handler kept it. */
-  g_clear_pointer (&headers, dispatch_headers_unref);
+  /* Ours is then the exchange's only: a request that ends in the pump
+   * below gives its message back, and copies the head first only if the
+   * handler kept it. */
+  self->response_headers = g_steal_pointer (&headers);
 
   exchange_pump (self);
   reschedule (self);

@@ -54,6 +54,13 @@ only_ours (gpointer object)
   return g_atomic_int_get ((gint *) &G_OBJECT (object)->ref_count) == 1;
 }
 
+/* libsoup is done with the entry's message: it may be sent again. */
+static gboolean
+entry_ready (const Entry *entry)
+{
+  return only_ours (entry->msg) && only_ours (entry->cancellable);
+}
+
 DispatchMessagePool *
 _dispatch_message_pool_new (void)
 {
@@ -88,7 +95,7 @@ _dispatch_message_pool_take (DispatchMessagePool  *pool,
     {
       Entry *entry = &g_array_index (pool->spare, Entry, i);
 
-      if (only_ours (entry->msg) && only_ours (entry->cancellable))
+      if (entry_ready (entry))
         {
           msg = entry->msg;
           *cancellable = entry->cancellable;
@@ -135,7 +142,7 @@ _dispatch_message_pool_count (DispatchMessagePool *pool,
     {
       Entry *entry = &g_array_index (pool->spare, Entry, i);
 
-      if (only_ours (entry->msg) && only_ours (entry->cancellable))
+      if (entry_ready (entry))
         (*n_ready)++;
       else
         (*n_held)++;

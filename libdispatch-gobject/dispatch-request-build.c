@@ -155,8 +155,9 @@ request_query (DispatchRequest *self)
   return self->query != NULL && self->query[0] != '\0' ? self->query : NULL;
 }
 
-/* With @origins, a cached origin also yields the target URI last built
- * for this path and query, if it was (*@out_target, else %NULL). */
+/* With @origins and @out_target (nullable), a cached origin also yields
+ * the target URI last built for this path and query, if it was
+ * (*@out_target, else %NULL). */
 static gboolean
 validate (DispatchRequest      *self,
           DispatchOriginCache  *origins,
@@ -206,9 +207,7 @@ _dispatch_request_validate_full (DispatchRequest      *self,
                                  GUri                **out_origin,
                                  GError              **error)
 {
-  g_autoptr(GUri) target = NULL;
-
-  return validate (self, origins, out_origin, &target, error);
+  return validate (self, origins, out_origin, NULL, error);
 }
 
 gboolean
